@@ -1,0 +1,111 @@
+"""Asynchronous API for the BitTorrent clients Deluge, qBittorrent, rTorrent and Transmission.
+
+::
+
+    api = aiobtclientapi.api("transmission", "user:pass@localhost:9091")
+    async with api:
+        response = await api.add("my.torrent", stopped=True)
+
+Names are resolved lazily so ``import aiobtclientapi`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "api": "._api",
+    "api_class": "._api",
+    "client_names": "._api",
+    "DelugeAPI": "._api",
+    "QbittorrentAPI": "._api",
+    "RtorrentAPI": "._api",
+    "TransmissionAPI": "._api",
+    "APIBase": ".application.api",
+    "PollPolicy": ".application.services",
+    "Response": ".domain.response",
+    "ConnectionStatus": ".domain.status",
+    "TorrentState": ".domain.torrent",
+    "URL_FORMATS": ".domain.url",
+}
+_ERROR_NAMES = (
+    "Error",
+    "ValueError",
+    "ReadError",
+    "NotImplementedError",
+    "ConnectionError",
+    "TimeoutError",
+    "AuthenticationError",
+    "ResponseError",
+    "NoSuchTorrentError",
+    "InvalidTorrentError",
+    "AddTorrentError",
+    "StartTorrentError",
+    "StopTorrentError",
+    "VerifyTorrentError",
+    "Warning",
+    "TorrentWarning",
+    "TorrentAlreadyAdded",
+    "TorrentAlreadyStarted",
+    "TorrentAlreadyStopped",
+    "TorrentAlreadyVerifying",
+)
+_EXPORTS.update(dict.fromkeys(_ERROR_NAMES, ".domain.errors"))
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
+
+
+if TYPE_CHECKING:
+    from ._api import (
+        DelugeAPI,
+        QbittorrentAPI,
+        RtorrentAPI,
+        TransmissionAPI,
+        api,
+        api_class,
+        client_names,
+    )
+    from .application.api import APIBase
+    from .application.services import PollPolicy
+    from .domain.errors import (
+        AddTorrentError,
+        AuthenticationError,
+        ConnectionError,
+        Error,
+        InvalidTorrentError,
+        NoSuchTorrentError,
+        NotImplementedError,
+        ReadError,
+        ResponseError,
+        StartTorrentError,
+        StopTorrentError,
+        TimeoutError,
+        TorrentAlreadyAdded,
+        TorrentAlreadyStarted,
+        TorrentAlreadyStopped,
+        TorrentAlreadyVerifying,
+        TorrentWarning,
+        ValueError,
+        VerifyTorrentError,
+        Warning,
+    )
+    from .domain.response import Response
+    from .domain.status import ConnectionStatus
+    from .domain.torrent import TorrentState
+    from .domain.url import URL_FORMATS

@@ -1,0 +1,1 @@
+"""Client adapters. Each subpackage implements :class:`~..application.ports.ClientPort`."""

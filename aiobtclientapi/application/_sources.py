@@ -1,0 +1,75 @@
+"""Turning what callers pass to add() into validated TorrentSources."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from ..domain import errors
+from ..domain.infohash import is_infohash
+from ..domain.source import (
+    TorrentSource,
+    source_from_infohash,
+    source_from_magnet,
+    source_from_metainfo,
+)
+
+#: Downloads the .torrent file at an http(s) URL; raises errors.Error.
+TorrentFetcher = Callable[[str], Awaitable[bytes]]
+
+#: .torrent files larger than this are refused unread.
+MAX_TORRENT_SIZE = 32 * 1024 * 1024
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_TORRENT_SIZE:
+            raise errors.ReadError(f"{path}: File too large ({size} bytes)")
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise errors.ReadError(f"{path}: No such file or directory") from exc
+    except IsADirectoryError as exc:
+        raise errors.ReadError(f"{path}: Is a directory") from exc
+    except PermissionError as exc:
+        raise errors.ReadError(f"{path}: Permission denied") from exc
+    except OSError as exc:
+        raise errors.ReadError(f"{path}: {exc.strerror or exc}") from exc
+
+
+async def resolve_source(torrent: object, fetch: TorrentFetcher) -> TorrentSource:
+    """Read and validate one torrent given to add(); raises errors.Error."""
+    if isinstance(torrent, os.PathLike):
+        torrent = os.fspath(torrent)
+    if not isinstance(torrent, str) or not torrent:
+        raise errors.ValueError(f"Invalid torrent: {torrent!r}")
+    lower = torrent.lower()
+    if lower.startswith("magnet:"):
+        return source_from_magnet(torrent)
+    if lower.startswith(("http://", "https://")):
+        data = await fetch(torrent)
+        return source_from_metainfo(data, torrent)
+    if is_infohash(torrent) and not os.path.exists(torrent):
+        return source_from_infohash(torrent)
+    data = await asyncio.to_thread(_read_file, torrent)
+    return source_from_metainfo(data, torrent)
+
+
+async def resolve_sources(
+    torrents: Sequence[object], fetch: TorrentFetcher
+) -> list[TorrentSource | errors.Error]:
+    """resolve_source() for every torrent at once; errors in place of sources."""
+    results = await asyncio.gather(
+        *(resolve_source(t, fetch) for t in torrents), return_exceptions=True
+    )
+    out: list[TorrentSource | errors.Error] = []
+    for torrent, result in zip(torrents, results, strict=True):
+        if isinstance(result, (TorrentSource, errors.Error)):
+            out.append(result)
+        elif isinstance(result, Exception):
+            out.append(errors.ReadError(f"{torrent}: {result}"))
+        else:  # BaseException: cancellation and the like go on up
+            raise result
+    return out

@@ -1,0 +1,177 @@
+"""APIBase: one client's operations, bound to one port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any, ClassVar
+
+from ..domain import errors
+from ..domain.response import Response
+from ..domain.status import ConnectionStatus
+from ..domain.url import ClientURL
+from ._sources import TorrentFetcher
+from .ports import ClientPort
+from .services import Interval, PollPolicy, TorrentService
+
+StatusCallback = Callable[[ConnectionStatus], Any]
+
+
+async def _no_fetch(url: str) -> bytes:
+    raise errors.NotImplementedError(f"{url}: no way to download torrents was configured")
+
+
+class APIBase:
+    """The operations every client offers.
+
+    Methods that work on several torrents return a
+    :class:`~aiobtclientapi.Response` and never raise. Every method connects
+    first when not connected. Use as ``async with api:`` to disconnect at the
+    end.
+    """
+
+    #: Client name as accepted by :func:`aiobtclientapi.api`.
+    name: ClassVar[str] = ""
+    #: Human-readable client name.
+    label: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        port: ClientPort,
+        *,
+        fetch: TorrentFetcher = _no_fetch,
+        policy: PollPolicy | None = None,
+    ) -> None:
+        self._port = port
+        self._service = TorrentService(port, fetch, policy)
+        self._callbacks: list[StatusCallback] = []
+        self._connect_lock = asyncio.Lock()
+        port.set_status_listener(self._status_changed)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.url)!r})"
+
+    # --- connection -----------------------------------------------------------------
+    @property
+    def url(self) -> ClientURL:
+        """The client URL (``str()`` masks the password)."""
+        return self._port.url
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._port.status
+
+    def on_status_change(self, callback: StatusCallback) -> Callable[[], None]:
+        """Call `callback(status)` on every change; returns a function to unsubscribe."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _status_changed(self, status: ConnectionStatus) -> None:
+        for callback in list(self._callbacks):
+            callback(status)
+
+    async def connect(self) -> None:
+        """Connect and log in. Raises :class:`~aiobtclientapi.ConnectionError`."""
+        async with self._connect_lock:
+            if self._port.status is not ConnectionStatus.connected:
+                await self._port.connect()
+
+    async def disconnect(self) -> None:
+        await self._port.disconnect()
+
+    async def __aenter__(self) -> APIBase:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.disconnect()
+
+    async def _connected_or_error(self, response: Response) -> bool:
+        try:
+            await self.connect()
+        except errors.Error as exc:
+            response.errors.append(exc)
+            return False
+        return True
+
+    # --- operations -------------------------------------------------------------------
+    async def add(
+        self,
+        *torrents: str,
+        location: str | None = None,
+        stopped: bool = False,
+        verify: bool = True,
+    ) -> Response:
+        """Add torrents: .torrent paths, http(s) URLs of them, magnet URIs or infohashes.
+
+        `location` is the download directory as the client sees it; `stopped`
+        adds them without starting them; ``verify=False`` asks the client to
+        skip checking existing data (a warning says where it can't).
+        Response lists: ``added``, ``already_added``.
+        """
+        response = Response("added", "already_added")
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.add(torrents, location=location, stopped=stopped, verify=verify)
+
+    async def start(self, *infohashes: str) -> Response:
+        """Start torrents. Response lists: ``started``, ``already_started``."""
+        response = Response("started", "already_started")
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.start(infohashes)
+
+    async def stop(self, *infohashes: str) -> Response:
+        """Stop torrents. Response lists: ``stopped``, ``already_stopped``."""
+        response = Response("stopped", "already_stopped")
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.stop(infohashes)
+
+    async def verify(self, *infohashes: str) -> Response:
+        """Start verifying torrents' data. Response lists: ``verifying``, ``already_verifying``."""
+        response = Response("verifying", "already_verifying")
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.verify(infohashes)
+
+    async def verify_wait(
+        self, *infohashes: str, interval: Interval = (0.3, 3.0)
+    ) -> AsyncIterator[tuple[str, float | errors.Error | errors.Warning]]:
+        """Yield ``(infohash, progress)`` while torrents verify.
+
+        Progress is 0–100: the verified part while verifying, then the
+        downloaded part. Every infohash is yielded at least once and its last
+        value is final; errors (unknown torrent, lost connection) are yielded
+        in place of progress. `interval` is (min, max) seconds between polls,
+        growing from min to max, or one number.
+        """
+        try:
+            await self.connect()
+        except errors.Error as exc:
+            for infohash in infohashes:
+                yield infohash, exc
+            return
+        async for item in self._service.verify_wait(infohashes, interval):
+            yield item
+
+    async def get_infohashes(self) -> list[str]:
+        """Every torrent's infohash. Raises :class:`~aiobtclientapi.ConnectionError`."""
+        await self.connect()
+        return await self._service.get_infohashes()
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Send a raw RPC call to the client and return its reply unchanged."""
+        await self.connect()
+        return await self._port.call(method, *args, **kwargs)

@@ -1,0 +1,390 @@
+"""The use cases: what add, start, stop and verify mean, once for every client.
+
+For each operation a service
+1. asks the port for the states of all given torrents (one batched round trip),
+2. sorts them into unknown (error), already done (warning + ``already_*``) and
+   to do,
+3. tells the port to do the rest (one batched round trip),
+4. confirms the effect by polling the states of just those torrents with a
+   bounded backoff and a deadline, asking again where a client dropped the
+   request,
+5. builds the :class:`~..domain.response.Response`.
+Operations on several torrents never raise: every failure is reported in the
+Response for the torrent it concerns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+
+import msgspec
+
+from .._log import get_logger
+from ..domain import errors
+from ..domain.infohash import normalize_infohash
+from ..domain.response import Response
+from ..domain.source import TorrentSource
+from ..domain.torrent import TorrentStatus
+from ._sources import TorrentFetcher, resolve_sources
+from .ports import AddOptions, ClientPort
+
+#: (minimum, maximum) seconds between polls in verify_wait(), or one number.
+Interval = float | tuple[float, float]
+
+
+class PollPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How services wait for a client to reflect what they asked.
+
+    Polls start ``first_delay`` seconds apart and back off by ``factor`` up
+    to ``max_delay``; after ``timeout`` seconds the torrents that still don't
+    show the effect are reported as errors. A request the client seems to
+    have dropped is sent again after ``resend_after`` seconds. Where the
+    client can't tell (e.g. a torrent verifying that may or may not run
+    afterwards) the request counts as done once that lasted ``ambiguous_grace``.
+    """
+
+    first_delay: float = 0.02
+    max_delay: float = 1.0
+    factor: float = 1.5
+    timeout: float = 30.0
+    resend_after: float = 2.0
+    ambiguous_grace: float = 1.5
+    #: How long verify_wait() waits for a torrent we asked to verify to show it.
+    verify_start_grace: float = 1.0
+
+
+def _dedupe(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+class TorrentService:
+    """The operations of one API object, bound to one port."""
+
+    def __init__(
+        self,
+        port: ClientPort,
+        fetch: TorrentFetcher,
+        policy: PollPolicy | None = None,
+    ) -> None:
+        self.port = port
+        self.fetch = fetch
+        self.policy = policy or PollPolicy()
+        # What we last asked for each torrent: True = stopped. Needed where
+        # the client can't tell (verifying on Transmission and qBittorrent 4).
+        self._intent_stopped: dict[str, bool] = {}
+        # When we asked for each verification, until the client showed it.
+        self._verify_requested: dict[str, float] = {}
+        self._log = get_logger(client=port.url.client, url=str(port.url))
+
+    # --- helpers ---------------------------------------------------------------
+    def _parse_infohashes(
+        self, values: Sequence[str], response: Response
+    ) -> list[str]:
+        valid: list[str] = []
+        for value in values:
+            try:
+                valid.append(normalize_infohash(value))
+            except errors.ValueError as exc:
+                response.errors.append(exc)
+        return _dedupe(valid)
+
+    async def _confirm(
+        self,
+        infohashes: Sequence[str],
+        done: Callable[[TorrentStatus], bool],
+        *,
+        ambiguous: Callable[[TorrentStatus], bool] | None = None,
+        resend: Callable[[list[str]], Awaitable[object]] | None = None,
+    ) -> tuple[dict[str, TorrentStatus | None], set[str]]:
+        """Poll until `done` holds for every torrent, or the deadline.
+
+        Returns the last status seen of each torrent and the ones not done.
+        """
+        policy = self.policy
+        pending = set(infohashes)
+        last: dict[str, TorrentStatus | None] = {}
+        ambiguous_since: dict[str, float] = {}
+        start = last_sent = time.monotonic()
+        delay = policy.first_delay
+        while pending:
+            snapshot = await self.port.snapshot(sorted(pending))
+            now = time.monotonic()
+            for infohash in list(pending):
+                status = snapshot.get(infohash)
+                last[infohash] = status
+                if status is not None and done(status):
+                    pending.discard(infohash)
+                elif status is not None and ambiguous is not None and ambiguous(status):
+                    since = ambiguous_since.setdefault(infohash, now)
+                    if now - since >= policy.ambiguous_grace:
+                        pending.discard(infohash)
+                else:
+                    ambiguous_since.pop(infohash, None)
+            if not pending or now - start > policy.timeout:
+                break
+            if resend is not None and now - last_sent > policy.resend_after:
+                await resend(sorted(pending))
+                last_sent = now
+            await asyncio.sleep(delay)
+            delay = min(delay * policy.factor, policy.max_delay)
+        return last, pending
+
+    async def _known(
+        self, infohashes: list[str], response: Response
+    ) -> Mapping[str, TorrentStatus]:
+        """Snapshot of `infohashes`; an error in `response` for every unknown one."""
+        snapshot = await self.port.snapshot(infohashes)
+        for infohash in infohashes:
+            if infohash not in snapshot:
+                response.errors.append(errors.NoSuchTorrentError(infohash))
+        return snapshot
+
+    @staticmethod
+    def _failed(
+        response: Response,
+        failures: Mapping[str, str],
+        error_class: type[errors.ResponseError],
+        names: Mapping[str, str],
+    ) -> None:
+        for infohash, message in failures.items():
+            name = names.get(infohash, infohash)
+            response.errors.append(error_class(f"{name}: {message}"))
+
+    # --- add -------------------------------------------------------------------
+    async def add(
+        self,
+        torrents: Sequence[object],
+        *,
+        location: str | None = None,
+        stopped: bool = False,
+        verify: bool = True,
+    ) -> Response:
+        response = Response("added", "already_added")
+        try:
+            await self._add(response, torrents, AddOptions(location=location, stopped=stopped, verify=verify))
+        except errors.Error as exc:
+            response.errors.append(exc)
+        return response
+
+    async def _add(self, response: Response, torrents: Sequence[object], options: AddOptions) -> None:
+        resolved = await resolve_sources(torrents, self.fetch)
+        sources: dict[str, TorrentSource] = {}
+        for item in resolved:
+            if isinstance(item, errors.Error):
+                response.errors.append(item)
+            elif item.infohash in sources:
+                response.warnings.append(errors.TorrentAlreadyAdded(item.infohash, item.name))
+                response.already_added.append(item.infohash)
+            else:
+                sources[item.infohash] = item
+        if not sources:
+            return
+        if not options.verify and "verify" in self.port.add_limitations:
+            response.warnings.append(
+                errors.Warning(f"{self.port.url.client} can't skip verification: verify=False is ignored")
+            )
+
+        existing = await self.port.snapshot(list(sources))
+        for infohash, status in existing.items():
+            response.warnings.append(errors.TorrentAlreadyAdded(infohash, status.name))
+            response.already_added.append(infohash)
+        new = [source for infohash, source in sources.items() if infohash not in existing]
+        if not new:
+            return
+
+        added: dict[str, TorrentSource] = {}
+        for outcome in await self.port.add(new, options):
+            name = outcome.source.name
+            if outcome.status == "added":
+                added[outcome.infohash] = outcome.source
+            elif outcome.status == "already_added":
+                response.warnings.append(errors.TorrentAlreadyAdded(outcome.infohash, name))
+                response.already_added.append(outcome.infohash)
+            else:
+                response.errors.append(
+                    errors.AddTorrentError(f"{outcome.source.display}: {outcome.error or 'Failed to add'}")
+                )
+        if not added:
+            return
+
+        def done(status: TorrentStatus) -> bool:
+            return status.stopped is True if options.stopped else True
+
+        def ambiguous(status: TorrentStatus) -> bool:
+            return status.stopped is None
+
+        resend = self.port.stop if options.stopped else None
+        last, pending = await self._confirm(list(added), done, ambiguous=ambiguous, resend=resend)
+        for infohash, source in added.items():
+            if infohash in pending and last.get(infohash) is None:
+                response.errors.append(
+                    errors.AddTorrentError(f"{source.display}: Torrent did not appear in {self.port.url.client}")
+                )
+            elif infohash in pending:
+                response.errors.append(errors.AddTorrentError(f"{source.display}: Torrent was added but did not stop"))
+            else:
+                response.added.append(infohash)
+            self._intent_stopped[infohash] = options.stopped
+        self._log.debug("added", count=len(response.added), errors=len(response.errors))
+
+    # --- start / stop ------------------------------------------------------------
+    async def start(self, infohashes: Sequence[str]) -> Response:
+        return await self._switch(infohashes, stop=False)
+
+    async def stop(self, infohashes: Sequence[str]) -> Response:
+        return await self._switch(infohashes, stop=True)
+
+    async def _switch(self, values: Sequence[str], *, stop: bool) -> Response:
+        if stop:
+            response = Response("stopped", "already_stopped")
+            done_list, already_list = response.stopped, response.already_stopped
+            warning_class: type[errors.TorrentWarning] = errors.TorrentAlreadyStopped
+            error_class: type[errors.ResponseError] = errors.StopTorrentError
+            action = self.port.stop
+        else:
+            response = Response("started", "already_started")
+            done_list, already_list = response.started, response.already_started
+            warning_class = errors.TorrentAlreadyStarted
+            error_class = errors.StartTorrentError
+            action = self.port.start
+        try:
+            infohashes = self._parse_infohashes(values, response)
+            if not infohashes:
+                return response
+            snapshot = await self._known(infohashes, response)
+            todo: list[str] = []
+            for infohash in infohashes:
+                status = snapshot.get(infohash)
+                if status is None:
+                    continue
+                is_stopped = status.stopped
+                if is_stopped is None:
+                    is_stopped = self._intent_stopped.get(infohash, not stop)
+                if is_stopped == stop:
+                    response.warnings.append(warning_class(infohash, status.name))
+                    already_list.append(infohash)
+                else:
+                    todo.append(infohash)
+            if not todo:
+                return response
+            names = {h: s.name for h, s in snapshot.items()}
+            failures = await action(todo)
+            self._failed(response, failures, error_class, names)
+            todo = [h for h in todo if h not in failures]
+            for infohash in todo:
+                self._intent_stopped[infohash] = stop
+
+            def done(status: TorrentStatus) -> bool:
+                return status.stopped is stop
+
+            def ambiguous(status: TorrentStatus) -> bool:
+                return status.stopped is None
+
+            last, pending = await self._confirm(todo, done, ambiguous=ambiguous, resend=action)
+            for infohash in todo:
+                if infohash not in pending:
+                    done_list.append(infohash)
+                elif last.get(infohash) is None:
+                    response.errors.append(errors.NoSuchTorrentError(infohash))
+                else:
+                    verb = "stop" if stop else "start"
+                    response.errors.append(
+                        error_class(f"{names.get(infohash, infohash)}: Torrent did not {verb}")
+                    )
+        except errors.Error as exc:
+            response.errors.append(exc)
+        return response
+
+    # --- verify -------------------------------------------------------------------
+    async def verify(self, values: Sequence[str]) -> Response:
+        response = Response("verifying", "already_verifying")
+        try:
+            infohashes = self._parse_infohashes(values, response)
+            if not infohashes:
+                return response
+            snapshot = await self._known(infohashes, response)
+            todo: list[str] = []
+            for infohash in infohashes:
+                status = snapshot.get(infohash)
+                if status is None:
+                    continue
+                if status.is_verifying:
+                    response.warnings.append(errors.TorrentAlreadyVerifying(infohash, status.name))
+                    response.already_verifying.append(infohash)
+                else:
+                    todo.append(infohash)
+            if not todo:
+                return response
+            names = {h: s.name for h, s in snapshot.items()}
+            failures = await self.port.verify(todo)
+            self._failed(response, failures, errors.VerifyTorrentError, names)
+            now = time.monotonic()
+            for infohash in todo:
+                if infohash not in failures:
+                    # A small torrent can be verified before any poll could see it:
+                    # the client accepting the request is the confirmation here.
+                    self._verify_requested[infohash] = now
+                    response.verifying.append(infohash)
+        except errors.Error as exc:
+            response.errors.append(exc)
+        return response
+
+    async def verify_wait(
+        self, values: Sequence[str], interval: Interval = (0.3, 3.0)
+    ) -> AsyncIterator[tuple[str, float | errors.Error | errors.Warning]]:
+        """Yield (infohash, progress 0–100 or Error) until no torrent verifies.
+
+        Every infohash is yielded at least once; the last value of each is its
+        final (download) progress, or an error.
+        """
+        low, high = (interval, interval) if isinstance(interval, (int, float)) else interval
+        if low <= 0 or high < low:
+            raise errors.ValueError(f"Invalid interval: {interval!r}")
+        pending: list[str] = []
+        for value in values:
+            try:
+                pending.append(normalize_infohash(value))
+            except errors.ValueError as exc:
+                yield value, exc
+        pending = _dedupe(pending)
+        reported: dict[str, float] = {}
+        delay = low
+        while pending:
+            try:
+                snapshot = await self.port.snapshot(pending)
+            except errors.Error as exc:
+                for infohash in pending:
+                    yield infohash, exc
+                return
+            now = time.monotonic()
+            still: list[str] = []
+            for infohash in pending:
+                status = snapshot.get(infohash)
+                if status is None:
+                    yield infohash, errors.NoSuchTorrentError(infohash)
+                    continue
+                requested = self._verify_requested.get(infohash)
+                if status.is_verifying:
+                    self._verify_requested.pop(infohash, None)
+                    progress = round((status.verify_progress or 0.0) * 100, 2)
+                    if reported.get(infohash) != progress:
+                        reported[infohash] = progress
+                        yield infohash, progress
+                    still.append(infohash)
+                elif requested is not None and now - requested < self.policy.verify_start_grace:
+                    # Asked to verify but not shown yet: the client may not have
+                    # picked the request up, or queued it.
+                    still.append(infohash)
+                else:
+                    self._verify_requested.pop(infohash, None)
+                    yield infohash, round(status.progress * 100, 2)
+            pending = still
+            if pending:
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, high)
+
+    # --- listing --------------------------------------------------------------------
+    async def get_infohashes(self) -> list[str]:
+        return await self.port.list_infohashes()

@@ -1,0 +1,125 @@
+"""Where a torrent comes from, and what we know of it before the client sees it."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.parse
+from typing import Any
+
+import msgspec
+
+from . import errors
+from .infohash import normalize_infohash
+
+
+class TorrentFile(msgspec.Struct, frozen=True):
+    """One file of a torrent's content, relative to the save path."""
+
+    path: tuple[str, ...]
+    size: int
+
+
+class TorrentSource(msgspec.Struct, frozen=True, kw_only=True):
+    """A torrent to add, read and validated.
+
+    Exactly one of ``metainfo`` (the bytes of a .torrent file) and ``magnet``
+    is set. ``display`` is what the caller passed (a path, URL, magnet or
+    infohash), used in messages. ``files`` is known only from metainfo.
+    """
+
+    display: str
+    infohash: str
+    name: str
+    metainfo: bytes | None = None
+    magnet: str | None = None
+    files: tuple[TorrentFile, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"TorrentSource({self.display!r}, infohash={self.infohash!r})"
+
+
+def _bdecode(data: bytes) -> Any:
+    import bencode2  # lazy: only needed when a .torrent is added
+
+    return bencode2.bdecode(data)
+
+
+def _bencode(value: Any) -> bytes:
+    import bencode2
+
+    return bencode2.bencode(value)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def source_from_metainfo(data: bytes, display: str) -> TorrentSource:
+    """Parse the bytes of a .torrent file.
+
+    The infohash is the SHA-1 of the bencoded info dictionary. The decoder is
+    strict (sorted keys, canonical integers), so re-encoding the decoded info
+    dictionary gives back exactly the bytes that were hashed.
+    """
+    try:
+        decoded = _bdecode(data)
+    except Exception as exc:  # the bencode library raises ValueError subclasses
+        raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: {exc}") from exc
+    if not isinstance(decoded, dict) or not isinstance(decoded.get(b"info"), dict):
+        raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: no info dictionary")
+    info = decoded[b"info"]
+    name = info.get(b"name")
+    if not isinstance(name, bytes) or not isinstance(info.get(b"piece length"), int):
+        raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: incomplete info dictionary")
+    files: list[TorrentFile] = []
+    if isinstance(info.get(b"length"), int):
+        files.append(TorrentFile((_text(name),), info[b"length"]))
+    elif isinstance(info.get(b"files"), list):
+        for entry in info[b"files"]:
+            if not isinstance(entry, dict) or not isinstance(entry.get(b"length"), int):
+                raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: bad file list")
+            parts = tuple(_text(p) for p in entry.get(b"path", []))
+            files.append(TorrentFile((_text(name), *parts), entry[b"length"]))
+    elif not isinstance(info.get(b"file tree"), dict):
+        raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: no files")
+    infohash = hashlib.sha1(_bencode(info)).hexdigest()
+    return TorrentSource(
+        display=display,
+        infohash=infohash,
+        name=_text(name),
+        metainfo=bytes(data),
+        files=tuple(files),
+    )
+
+
+def source_from_magnet(uri: str) -> TorrentSource:
+    """Parse a ``magnet:`` URI; it must carry a BitTorrent v1 or v2 ``xt``."""
+    query = urllib.parse.urlsplit(uri).query
+    params = urllib.parse.parse_qs(query)
+    infohash = None
+    for xt in params.get("xt", []):
+        if xt.lower().startswith("urn:btih:"):
+            try:
+                infohash = normalize_infohash(xt[9:])
+            except errors.ValueError as exc:
+                raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: {exc}") from exc
+            break
+        if xt.lower().startswith("urn:btmh:1220") and infohash is None:
+            infohash = normalize_infohash(xt[13:])
+    if infohash is None:
+        raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: no infohash")
+    name = (params.get("dn") or [infohash])[0]
+    return TorrentSource(display=uri, infohash=infohash, name=name, magnet=uri)
+
+
+def source_from_infohash(value: str) -> TorrentSource:
+    """A bare infohash becomes a magnet URI with nothing but the infohash."""
+    infohash = normalize_infohash(value)
+    return TorrentSource(
+        display=value,
+        infohash=infohash,
+        name=infohash,
+        magnet=f"magnet:?xt=urn:btih:{infohash}",
+    )
