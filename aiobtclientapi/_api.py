@@ -86,9 +86,7 @@ def api_class(name: str) -> type[APIBase]:
     try:
         return _CLASSES[name]
     except (KeyError, TypeError):
-        raise errors.ValueError(
-            f"Unknown client: {name!r} (valid: {', '.join(client_names())})"
-        ) from None
+        raise errors.ValueError(f"Unknown client: {name!r} (valid: {', '.join(client_names())})") from None
 
 
 def api(

@@ -27,9 +27,7 @@ def get_logger(**context: Any) -> Any:
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.KeyValueRenderer(
-                key_order=["event", "client", "url"], drop_missing=True
-            ),
+            structlog.processors.KeyValueRenderer(key_order=["event", "client", "url"], drop_missing=True),
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -7,7 +7,6 @@ client and URL (password masked) in the message.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ssl
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 def ssl_context(options: ConnectionOptions, *, verify_default: bool = True) -> ssl.SSLContext:
     """A client TLS context following `options`."""
     context = ssl.create_default_context(cafile=options.tls_ca_file)
-    if options.tls_fingerprint or not (options.tls_verify and verify_default) and not options.tls_ca_file:
+    if options.tls_fingerprint or (not (options.tls_verify and verify_default) and not options.tls_ca_file):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
@@ -62,7 +61,7 @@ def new_session(options: ConnectionOptions, *, https: bool) -> aiohttp.ClientSes
 class HttpReply:
     """Status, headers and body of one HTTP reply."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         self.status = status
@@ -97,10 +96,12 @@ async def request(
             return HttpReply(resp.status, dict(resp.headers), bytes(body))
     except errors.Error:
         raise
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise errors.TimeoutError(f"{where}: timed out") from exc
     except aiohttp.ClientConnectorCertificateError as exc:
-        raise errors.ConnectionError(f"{where}: certificate verification failed: {exc.certificate_error}") from exc
+        raise errors.ConnectionError(
+            f"{where}: certificate verification failed: {exc.certificate_error}"
+        ) from exc
     except aiohttp.ClientSSLError as exc:
         raise errors.ConnectionError(f"{where}: TLS error: {exc}") from exc
     except aiohttp.ClientConnectorError as exc:

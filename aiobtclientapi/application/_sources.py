@@ -61,9 +61,7 @@ async def resolve_sources(
     torrents: Sequence[object], fetch: TorrentFetcher
 ) -> list[TorrentSource | errors.Error]:
     """resolve_source() for every torrent at once; errors in place of sources."""
-    results = await asyncio.gather(
-        *(resolve_source(t, fetch) for t in torrents), return_exceptions=True
-    )
+    results = await asyncio.gather(*(resolve_source(t, fetch) for t in torrents), return_exceptions=True)
     out: list[TorrentSource | errors.Error] = []
     for torrent, result in zip(torrents, results, strict=True):
         if isinstance(result, (TorrentSource, errors.Error)):

@@ -79,9 +79,7 @@ class TorrentService:
         self._log = get_logger(client=port.url.client, url=str(port.url))
 
     # --- helpers ---------------------------------------------------------------
-    def _parse_infohashes(
-        self, values: Sequence[str], response: Response
-    ) -> list[str]:
+    def _parse_infohashes(self, values: Sequence[str], response: Response) -> list[str]:
         valid: list[str] = []
         for value in values:
             try:
@@ -131,9 +129,7 @@ class TorrentService:
             delay = min(delay * policy.factor, policy.max_delay)
         return last, pending
 
-    async def _known(
-        self, infohashes: list[str], response: Response
-    ) -> Mapping[str, TorrentStatus]:
+    async def _known(self, infohashes: list[str], response: Response) -> Mapping[str, TorrentStatus]:
         """Snapshot of `infohashes`; an error in `response` for every unknown one."""
         snapshot = await self.port.snapshot(infohashes)
         for infohash in infohashes:
@@ -220,10 +216,14 @@ class TorrentService:
         for infohash, source in added.items():
             if infohash in pending and last.get(infohash) is None:
                 response.errors.append(
-                    errors.AddTorrentError(f"{source.display}: Torrent did not appear in {self.port.url.client}")
+                    errors.AddTorrentError(
+                        f"{source.display}: Torrent did not appear in {self.port.url.client}"
+                    )
                 )
             elif infohash in pending:
-                response.errors.append(errors.AddTorrentError(f"{source.display}: Torrent was added but did not stop"))
+                response.errors.append(
+                    errors.AddTorrentError(f"{source.display}: Torrent was added but did not stop")
+                )
             else:
                 response.added.append(infohash)
             self._intent_stopped[infohash] = options.stopped

@@ -70,7 +70,6 @@ class ClientURL(msgspec.Struct, frozen=True, kw_only=True):
         return f"ClientURL({str(self)!r})"
 
 
-
 def parse_url(
     client: str,
     url: str,

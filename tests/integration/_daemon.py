@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -80,11 +81,69 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+class ProcessHandle(Protocol):
+    """A running daemon, native or in a container."""
+
+    def poll(self) -> int | None: ...
+
+    def stop(self, timeout: float) -> None: ...
+
+
+class NativeProcess:
+    """A daemon started as a local process in its own process group."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path, cwd: Path) -> None:
+        with log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                start_new_session=True,
+            )
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def stop(self, timeout: float) -> None:
+        if self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=5)
+
+
+class NativeRunner:
+    """Runs daemons from the machine's Debian packages."""
+
+    name = "native"
+
+    def executable(self, binary: str) -> str:
+        return require_binary(binary)
+
+    def output(self, argv: Sequence[str]) -> str:
+        """stdout+stderr of a short command (e.g. ``--version``)."""
+        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=False)
+        return result.stdout + result.stderr
+
+    def spawn(self, argv: Sequence[str], log_path: Path, cwd: Path) -> ProcessHandle:
+        return NativeProcess(argv, log_path, cwd)
+
+
 class Daemon:
     """A client daemon process started for tests.
 
     Subclasses set :attr:`client` and implement :meth:`command` and
-    :meth:`is_ready`; :meth:`prepare` writes config files.
+    :meth:`is_ready`; :meth:`prepare` writes config files. Executables are
+    named through ``self.runner.executable(name)`` and versions read with
+    ``self.runner.output([...])`` so the same class runs a daemon natively
+    or in a container (another runner).
     """
 
     client: str = ""
@@ -93,12 +152,13 @@ class Daemon:
     username = "tester"
     password = "s3cret-Pa55"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, runner: NativeRunner | None = None) -> None:
+        self.runner = runner or NativeRunner()
         self.workdir = workdir
         self.download_dir = workdir / "downloads"
         self.download_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "daemon.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ProcessHandle | None = None
 
     # --- to implement -------------------------------------------------------
     def prepare(self) -> None:
@@ -119,40 +179,22 @@ class Daemon:
     def start(self, timeout: float = 60.0) -> None:
         if self.process is None:
             self.prepare()
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            list(self.command()),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.workdir,
-            start_new_session=True,
-        )
-        log.close()
+        self.process = self.runner.spawn(self.command(), self.log_path, self.workdir)
         try:
             wait_until(self._ready_or_dead, timeout, f"{self.client} to answer")
         except RuntimeError:
             self.stop()
             raise RuntimeError(f"{self.client} did not start:\n{self.log_tail()}") from None
         if self.process.poll() is not None:
-            raise RuntimeError(f"{self.client} exited with {self.process.returncode}:\n{self.log_tail()}")
+            raise RuntimeError(f"{self.client} exited with {self.process.poll()}:\n{self.log_tail()}")
 
     def _ready_or_dead(self) -> bool:
         assert self.process is not None
         return self.process.poll() is not None or self.is_ready()
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        if self.process is not None:
+            self.process.stop(timeout=15)
 
     def restart(self) -> None:
         self.stop()

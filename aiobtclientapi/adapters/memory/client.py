@@ -28,7 +28,7 @@ from .._status import StatusTracker
 
 
 class _Torrent:
-    __slots__ = ("infohash", "name", "files", "location", "stopped", "progress", "verify_started")
+    __slots__ = ("files", "infohash", "location", "name", "progress", "stopped", "verify_started")
 
     def __init__(self, source: TorrentSource, location: str, stopped: bool) -> None:
         self.infohash = source.infohash
@@ -207,7 +207,12 @@ class MemoryAdapter:
             return "memory"
         if method == "torrents":
             return [
-                {"infohash": t.infohash, "name": t.name, "stopped": t.stopped, "verifying": t.verify_started is not None}
+                {
+                    "infohash": t.infohash,
+                    "name": t.name,
+                    "stopped": t.stopped,
+                    "verifying": t.verify_started is not None,
+                }
                 for t in self.torrents.values()
             ]
         raise errors.ResponseError(f"{self._url}: Unknown method: {method}")

@@ -1,0 +1,37 @@
+"""Session-wide fixtures: the pool of started client targets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.contract.targets import Target
+from tests.targets_registry import TargetPool, all_target_ids
+
+
+@pytest.fixture(scope="session")
+def target_pool() -> Iterator[TargetPool]:
+    pool = TargetPool()
+    yield pool
+    pool.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # `target` runs a test once per adapter; `daemon_target` once per real daemon.
+    if "target" in metafunc.fixturenames:
+        metafunc.parametrize("target", all_target_ids(), indirect=True, scope="session")
+    elif "daemon_target" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "daemon_target", all_target_ids(include_memory=False), indirect=True, scope="session"
+        )
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest, target_pool: TargetPool) -> Target:
+    return target_pool.get(request.param)
+
+
+@pytest.fixture(scope="session")
+def daemon_target(request: pytest.FixtureRequest, target_pool: TargetPool) -> Target:
+    return target_pool.get(request.param)

@@ -1,0 +1,64 @@
+"""Which adapters the contract and CLI suites run against.
+
+Every public module of tests/integration/ (a name not starting with ``_`` or
+``test_``) is a target module and provides:
+
+- ``target_ids() -> list[str]``: cheap, at collection time: the ids of its
+  targets, naming client, version and transport (e.g. "qbittorrent-4.5.2");
+- ``targets(workdir: Path) -> ContextManager[dict[str, Target]]``: starts
+  the daemons and yields one Target per id, stopping them on exit.
+
+Daemons are started once per test session, on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+from tests.contract.targets import Target
+
+_INTEGRATION = Path(__file__).parent / "integration"
+
+
+def _modules() -> list[ModuleType]:
+    names = sorted(
+        path.stem for path in _INTEGRATION.glob("*.py") if not path.stem.startswith(("_", "test_"))
+    )
+    return [importlib.import_module(f"tests.integration.{name}") for name in names]
+
+
+def all_target_ids(include_memory: bool = True) -> list[str]:
+    ids: list[str] = []
+    for module in _modules():
+        if not include_memory and module.__name__.endswith(".memory"):
+            continue
+        ids.extend(module.target_ids())
+    return ids
+
+
+class TargetPool:
+    """Starts each module's targets on first use; stops them all at the end."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._started: dict[str, Target] = {}
+        self._workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="btc-")))
+
+    def get(self, target_id: str) -> Target:
+        if target_id not in self._started:
+            for module in _modules():
+                if target_id in module.target_ids():
+                    workdir = self._workdir / module.__name__.rsplit(".", 1)[-1]
+                    workdir.mkdir(exist_ok=True)
+                    self._started.update(self._stack.enter_context(module.targets(workdir)))
+                    break
+            else:
+                raise LookupError(f"No target {target_id!r}")
+        return self._started[target_id]
+
+    def close(self) -> None:
+        self._stack.close()

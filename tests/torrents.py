@@ -1,0 +1,78 @@
+"""Real torrents for tests: content files on disk and .torrent files made with torf."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import torf
+
+
+@dataclass(frozen=True)
+class TestTorrent:
+    """A generated torrent: its .torrent file, infohash and content."""
+
+    __test__ = False  # not a pytest test class
+
+    torrent_path: Path
+    infohash: str
+    name: str
+    #: The directory the content was written to (a client's download dir).
+    location: Path
+    size: int
+
+    @property
+    def magnet(self) -> str:
+        return f"magnet:?xt=urn:btih:{self.infohash}&dn={self.name}"
+
+    def delete_content(self) -> None:
+        path = self.location / self.name
+        if path.is_dir():
+            for child in path.iterdir():
+                child.unlink()
+            path.rmdir()
+        elif path.exists():
+            path.unlink()
+
+
+def make_torrent(
+    location: Path,
+    torrent_dir: Path,
+    *,
+    size: int = 256 * 1024,
+    files: int = 1,
+    piece_size: int = 16 * 1024,
+    keep_content: bool = True,
+) -> TestTorrent:
+    """Write random content into `location` and its .torrent into `torrent_dir`.
+
+    With ``keep_content=False`` the content is removed after hashing, so the
+    client finds nothing to verify.
+    """
+    name = f"content-{uuid.uuid4().hex[:12]}"
+    location.mkdir(parents=True, exist_ok=True)
+    torrent_dir.mkdir(parents=True, exist_ok=True)
+    if files == 1:
+        content = location / name
+        content.write_bytes(os.urandom(size))
+    else:
+        content = location / name
+        content.mkdir()
+        for index in range(files):
+            (content / f"file{index}.bin").write_bytes(os.urandom(size // files))
+    torrent = torf.Torrent(path=content, private=True, piece_size=piece_size, created_by=None)
+    torrent.generate()
+    torrent_path = torrent_dir / f"{name}.torrent"
+    torrent.write(torrent_path)
+    result = TestTorrent(
+        torrent_path=torrent_path,
+        infohash=str(torrent.infohash).lower(),
+        name=name,
+        location=location,
+        size=size,
+    )
+    if not keep_content:
+        result.delete_content()
+    return result
