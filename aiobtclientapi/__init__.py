@@ -55,7 +55,41 @@ _ERROR_NAMES = (
 )
 _EXPORTS.update(dict.fromkeys(_ERROR_NAMES, ".domain.errors"))
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "URL_FORMATS",
+    "APIBase",
+    "AddTorrentError",
+    "AuthenticationError",
+    "ConnectionError",
+    "ConnectionStatus",
+    "DelugeAPI",
+    "Error",
+    "InvalidTorrentError",
+    "NoSuchTorrentError",
+    "NotImplementedError",
+    "PollPolicy",
+    "QbittorrentAPI",
+    "ReadError",
+    "Response",
+    "ResponseError",
+    "RtorrentAPI",
+    "StartTorrentError",
+    "StopTorrentError",
+    "TimeoutError",
+    "TorrentAlreadyAdded",
+    "TorrentAlreadyStarted",
+    "TorrentAlreadyStopped",
+    "TorrentAlreadyVerifying",
+    "TorrentState",
+    "TorrentWarning",
+    "TransmissionAPI",
+    "ValueError",
+    "VerifyTorrentError",
+    "Warning",
+    "api",
+    "api_class",
+    "client_names",
+]
 
 
 def __getattr__(name: str) -> Any:

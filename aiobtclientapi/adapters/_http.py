@@ -40,7 +40,7 @@ def check_fingerprint(der: bytes | None, options: ConnectionOptions, url: Client
     expected = options.tls_fingerprint.replace(":", "").lower()
     actual = hashlib.sha256(der or b"").hexdigest()
     if actual != expected:
-        raise errors.ConnectionError(f"{where}: certificate fingerprint mismatch: {actual}")
+        raise errors.ConnectionError(f"{url}: certificate fingerprint mismatch: {actual}")
 
 
 def new_session(options: ConnectionOptions, *, https: bool) -> aiohttp.ClientSession:
