@@ -42,7 +42,9 @@ class MemoryTarget(Target):
         return self._api(self.adapter_provider, f"{USERNAME}:{PASSWORD}@localhost")
 
     def make_api_wrong_password(self) -> APIBase:
-        return self._api(self.adapter_provider, f"{USERNAME}:wrong@localhost")
+        # A separate adapter: the shared Singleton keeps the URL it was first built with.
+        checking = providers.Factory(MemoryAdapter, username=USERNAME, password=PASSWORD)
+        return self._api(checking, f"{USERNAME}:wrong@localhost")
 
     def make_api_closed_port(self) -> APIBase:
         return self._api(providers.Factory(MemoryAdapter, reachable=False), "localhost:1")

@@ -206,13 +206,16 @@ class MemoryAdapter:
         if method == "version":
             return "memory"
         if method == "torrents":
-            return [
-                {
-                    "infohash": t.infohash,
-                    "name": t.name,
-                    "stopped": t.stopped,
-                    "verifying": t.verify_started is not None,
-                }
-                for t in self.torrents.values()
-            ]
+            rows = []
+            for torrent in self.torrents.values():
+                status = self._status_of(torrent)
+                rows.append(
+                    {
+                        "infohash": torrent.infohash,
+                        "name": torrent.name,
+                        "stopped": torrent.stopped,
+                        "verifying": status.is_verifying,
+                    }
+                )
+            return rows
         raise errors.ResponseError(f"{self._url}: Unknown method: {method}")

@@ -1,0 +1,328 @@
+"""The contract: what every adapter must do, checked against the client's real state.
+
+Runs once per target (memory adapter, every daemon and transport); the test
+ids name the client, version and transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+import aiobtclientapi
+from aiobtclientapi import APIBase, ConnectionStatus
+from tests.contract.conftest import settle
+from tests.contract.targets import Target
+
+UNKNOWN = "0000000000000000000000000000000000000001"
+
+
+# --- add -----------------------------------------------------------------------------
+async def test_add_file_stopped_then_start(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent()
+    response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    assert response.success, response.errors
+    assert response.added == [torrent.infohash]
+    assert response.already_added == []
+    assert response.warnings == [] or all(not isinstance(w, aiobtclientapi.TorrentWarning) for w in response.warnings)
+    assert torrent.infohash in await target.raw_infohashes(api)
+    # Added stopped: never running, not even while the client checks the data.
+    assert (await target.raw_states(api, [torrent.infohash]))[torrent.infohash] in ("stopped", "verifying")
+    assert (await settle(target, api, [torrent.infohash]))[torrent.infohash] == "stopped"
+
+    response = await api.start(torrent.infohash)
+    assert response.success, response.errors
+    assert response.started == [torrent.infohash]
+    assert response.already_started == []
+    assert (await target.raw_states(api, [torrent.infohash]))[torrent.infohash] in ("active", "verifying")
+
+
+async def test_add_started(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent()
+    response = await api.add(str(torrent.torrent_path), location=str(torrent.location))
+    assert response.success, response.errors
+    assert response.added == [torrent.infohash]
+    states = await settle(target, api, [torrent.infohash])
+    assert states[torrent.infohash] == "active"
+
+
+async def test_add_duplicate_is_a_warning(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent()
+    first = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    assert first.added == [torrent.infohash]
+    second = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    assert second.success
+    assert second.added == []
+    assert second.already_added == [torrent.infohash]
+    assert second.warnings == [aiobtclientapi.TorrentAlreadyAdded(torrent.infohash, torrent.name)]
+    assert isinstance(second.warnings[0], aiobtclientapi.TorrentWarning)
+    assert second.warnings[0].infohash == torrent.infohash
+    assert sorted(await target.raw_infohashes(api)).count(torrent.infohash) == 1
+
+
+async def test_add_magnet(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent(keep_content=False)
+    response = await api.add(torrent.magnet, stopped=True)
+    assert response.success, response.errors
+    assert response.added == [torrent.infohash]
+    assert torrent.infohash in await target.raw_infohashes(api)
+
+
+async def test_add_bare_infohash(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent(keep_content=False)
+    response = await api.add(torrent.infohash.upper(), stopped=True)
+    assert response.success, response.errors
+    assert response.added == [torrent.infohash]
+    assert torrent.infohash in await target.raw_infohashes(api)
+
+
+async def test_add_base32_infohash(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    torrent = new_torrent(keep_content=False)
+    base32 = base64.b32encode(bytes.fromhex(torrent.infohash)).decode()
+    response = await api.add(base32, stopped=True)
+    assert response.success, response.errors
+    assert response.added == [torrent.infohash]
+
+
+async def test_add_bad_files_fail_alone(target: Target, api: APIBase, new_torrent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = new_torrent()
+    missing = tmp_path / "missing.torrent"
+    corrupt = tmp_path / "corrupt.torrent"
+    corrupt.write_bytes(b"d8:announce3:foo4:infoi3ee")
+    garbage = tmp_path / "garbage.torrent"
+    garbage.write_bytes(b"this is not bencode")
+    response = await api.add(
+        str(missing), str(corrupt), str(good.torrent_path), str(garbage), location=str(good.location), stopped=True
+    )
+    assert not response.success
+    assert response.added == [good.infohash]
+    assert [type(e) for e in response.errors] == [
+        aiobtclientapi.ReadError,
+        aiobtclientapi.InvalidTorrentError,
+        aiobtclientapi.InvalidTorrentError,
+    ]
+    assert str(missing) in str(response.errors[0])
+    assert str(corrupt) in str(response.errors[1])
+    assert str(garbage) in str(response.errors[2])
+    assert good.infohash in await target.raw_infohashes(api)
+
+
+async def test_add_from_url(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    torrent = new_torrent()
+    async def serve_torrent(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(torrent.torrent_path)
+
+    async def not_found(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/t.torrent", serve_torrent)
+    app.router.add_get("/404.torrent", not_found)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        response = await api.add(
+            f"http://127.0.0.1:{port}/t.torrent",
+            f"http://127.0.0.1:{port}/404.torrent",
+            location=str(torrent.location),
+            stopped=True,
+        )
+    finally:
+        await runner.cleanup()
+    assert response.added == [torrent.infohash]
+    assert len(response.errors) == 1
+    assert isinstance(response.errors[0], aiobtclientapi.ReadError)
+    assert "404" in str(response.errors[0])
+    assert torrent.infohash in await target.raw_infohashes(api)
+
+
+async def test_add_without_verification(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent()
+    response = await api.add(str(torrent.torrent_path), location=str(torrent.location), verify=False)
+    assert response.success, response.errors
+    assert response.added == [torrent.infohash]
+    # Either the client skipped the check, or the Response says it couldn't.
+    cant_skip = [w for w in response.warnings if "verif" in str(w).lower()]
+    if not cant_skip:
+        async for infohash, progress in api.verify_wait(torrent.infohash):
+            assert infohash == torrent.infohash
+        assert progress == 100
+
+
+# --- start / stop ------------------------------------------------------------------------
+async def test_stop_and_start(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent()
+    await api.add(str(torrent.torrent_path), location=str(torrent.location))
+    await settle(target, api, [torrent.infohash])
+
+    response = await api.stop(torrent.infohash)
+    assert response.success, response.errors
+    assert response.stopped == [torrent.infohash]
+    assert response.already_stopped == []
+    assert response.warnings == []
+    assert (await target.raw_states(api, [torrent.infohash]))[torrent.infohash] == "stopped"
+
+    response = await api.stop(torrent.infohash)
+    assert response.success
+    assert response.stopped == []
+    assert response.already_stopped == [torrent.infohash]
+    assert response.warnings == [aiobtclientapi.TorrentAlreadyStopped(torrent.infohash, torrent.name)]
+
+    response = await api.start(torrent.infohash)
+    assert response.success, response.errors
+    assert response.started == [torrent.infohash]
+    assert (await target.raw_states(api, [torrent.infohash]))[torrent.infohash] in ("active", "verifying")
+
+    response = await api.start(torrent.infohash)
+    assert response.success
+    assert response.already_started == [torrent.infohash]
+    assert response.warnings == [aiobtclientapi.TorrentAlreadyStarted(torrent.infohash, torrent.name)]
+
+
+async def test_many_torrents_in_one_call(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrents = [new_torrent(size=32 * 1024) for _ in range(12)]
+    hashes = [t.infohash for t in torrents]
+    response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location))
+    assert response.success, response.errors
+    assert sorted(response.added) == sorted(hashes)
+    await settle(target, api, hashes)
+    response = await api.stop(*hashes)
+    assert response.success, response.errors
+    assert response.stopped == hashes
+    states = await target.raw_states(api, hashes)
+    assert states == dict.fromkeys(hashes, "stopped")
+    response = await api.start(*hashes)
+    assert response.started == hashes
+    states = await target.raw_states(api, hashes)
+    assert set(states.values()) <= {"active", "verifying"}
+
+
+async def test_unknown_and_invalid_infohashes_fail_alone(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent()
+    await api.add(str(torrent.torrent_path), location=str(torrent.location))
+    await settle(target, api, [torrent.infohash])
+    response = await api.stop(UNKNOWN, torrent.infohash, "not-an-infohash")
+    assert not response.success
+    assert response.stopped == [torrent.infohash]
+    assert set(map(type, response.errors)) == {aiobtclientapi.NoSuchTorrentError, aiobtclientapi.ValueError}
+    assert aiobtclientapi.NoSuchTorrentError(UNKNOWN) in response.errors
+    assert (await target.raw_states(api, [torrent.infohash]))[torrent.infohash] == "stopped"
+    for method in (api.start, api.verify):
+        response = await method(UNKNOWN)
+        assert response.errors == [aiobtclientapi.NoSuchTorrentError(UNKNOWN)]
+        assert isinstance(response.errors[0], aiobtclientapi.ResponseError)
+
+
+# --- verify ----------------------------------------------------------------------------------
+async def test_verify_and_wait_on_complete_data(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent(size=2 * 1024 * 1024)
+    await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    await settle(target, api, [torrent.infohash])
+    response = await api.verify(torrent.infohash)
+    assert response.success, response.errors
+    assert response.verifying == [torrent.infohash]
+    values = [value async for infohash, value in api.verify_wait(torrent.infohash, interval=(0.05, 0.5))]
+    assert values, "verify_wait yielded nothing"
+    assert all(isinstance(v, float) and 0 <= v <= 100 for v in values), values
+    assert values[-1] == 100
+    # Verifying a stopped torrent leaves it stopped.
+    assert (await settle(target, api, [torrent.infohash]))[torrent.infohash] == "stopped"
+
+
+async def test_verify_wait_on_missing_data(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent(keep_content=False)
+    await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    await settle(target, api, [torrent.infohash])
+    results = [item async for item in api.verify_wait(torrent.infohash, UNKNOWN, interval=0.05)]
+    assert (torrent.infohash, 0.0) in results
+    assert results[-1][0] in (torrent.infohash, UNKNOWN)
+    unknown = [value for infohash, value in results if infohash == UNKNOWN]
+    assert unknown == [aiobtclientapi.NoSuchTorrentError(UNKNOWN)]
+
+
+async def test_verify_already_verifying(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    # Several large torrents: the client checks them one after another, so the
+    # last is still verifying (or queued for it) when asked again.
+    torrents = [new_torrent(size=48 * 1024 * 1024, piece_size=1024 * 1024) for _ in range(4)]
+    hashes = [t.infohash for t in torrents]
+    await api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True)
+    await settle(target, api, hashes, timeout=120)
+    first = await api.verify(*hashes)
+    assert first.verifying == hashes
+    second = await api.verify(hashes[-1])
+    assert second.success
+    assert second.already_verifying == [hashes[-1]]
+    assert second.verifying == []
+    assert second.warnings == [aiobtclientapi.TorrentAlreadyVerifying(hashes[-1], torrents[-1].name)]
+    final = {}
+    async for infohash, value in api.verify_wait(*hashes, interval=(0.05, 0.5)):
+        final[infohash] = value
+    assert final == dict.fromkeys(hashes, 100)
+
+
+# --- listing, raw calls, connection ---------------------------------------------------------
+async def test_get_infohashes(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrent = new_torrent()
+    await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    infohashes = await api.get_infohashes()
+    assert torrent.infohash in infohashes
+    assert set(infohashes) == await target.raw_infohashes(api)
+    assert all(h == h.lower() for h in infohashes)
+
+
+async def test_call(target: Target, api: APIBase) -> None:
+    method, args = target.raw_call
+    target.check_raw_call_reply(await api.call(method, *args))
+
+
+async def test_connection_status_callbacks(target: Target) -> None:
+    api = target.make_api()
+    seen: list[ConnectionStatus] = []
+    api.on_status_change(seen.append)
+    assert api.status is ConnectionStatus.disconnected
+    await api.get_infohashes()
+    assert api.status is ConnectionStatus.connected
+    await api.disconnect()
+    assert seen == [ConnectionStatus.connecting, ConnectionStatus.connected, ConnectionStatus.disconnected]
+
+
+async def test_wrong_password(target: Target) -> None:
+    api = target.make_api_wrong_password()
+    with pytest.raises(aiobtclientapi.AuthenticationError) as info:
+        await api.get_infohashes()
+    assert isinstance(info.value, aiobtclientapi.ConnectionError)
+    assert "wrong" not in str(info.value) and "wrong" not in repr(api)
+    response = await api.stop(UNKNOWN)
+    assert not response.success
+    assert isinstance(response.errors[0], aiobtclientapi.AuthenticationError)
+    await api.disconnect()
+
+
+async def test_closed_port(target: Target) -> None:
+    api = target.make_api_closed_port()
+    started = time.monotonic()
+    with pytest.raises(aiobtclientapi.ConnectionError):
+        await api.get_infohashes()
+    assert time.monotonic() - started < 15
+    response = await api.add(UNKNOWN)
+    assert not response.success
+    assert isinstance(response.errors[0], aiobtclientapi.ConnectionError)
+    await api.disconnect()
+
+
+async def test_concurrent_operations(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    torrents = [new_torrent(size=16 * 1024) for _ in range(3)]
+    responses = await asyncio.gather(
+        *(api.add(str(t.torrent_path), location=str(t.location), stopped=True) for t in torrents)
+    )
+    assert [r.added for r in responses] == [[t.infohash] for t in torrents]
