@@ -43,6 +43,16 @@ def check_fingerprint(der: bytes | None, options: ConnectionOptions, url: Client
         raise errors.ConnectionError(f"{url}: certificate fingerprint mismatch: {actual}")
 
 
+def basic_auth_headers(url: ClientURL) -> dict[str, str]:
+    """An Authorization header for `url`'s credentials, or nothing without them."""
+    if url.username is None and url.password is None:
+        return {}
+    import base64
+
+    token = base64.b64encode(f"{url.username or ''}:{url.password or ''}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
 def new_session(options: ConnectionOptions, *, https: bool) -> aiohttp.ClientSession:
     """An aiohttp session with our timeouts and TLS settings."""
     import aiohttp

@@ -1,0 +1,162 @@
+"""TransmissionAdapter: ClientPort over Transmission's RPC protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from ...application.ports import AddOptions, AddOutcome, ConnectionOptions, StatusListener
+from ...domain import errors
+from ...domain.source import TorrentSource
+from ...domain.status import ConnectionStatus
+from ...domain.torrent import TorrentStatus
+from ...domain.url import ClientURL
+from .._status import StatusTracker
+from ._transport import TransmissionTransport
+from ._wire import SNAPSHOT_FIELDS, AddResult, HashRows, SessionInfo, TorrentRows, to_status
+
+#: torrent-add takes one torrent per request; this many are in flight at once.
+_ADD_CONCURRENCY = 32
+
+
+class TransmissionAdapter:
+    """Every multi-torrent primitive is one request with an ``ids`` list,
+    except add: Transmission's torrent-add takes one torrent, so those
+    requests run concurrently."""
+
+    #: Transmission always checks existing data when a torrent is added.
+    add_limitations: frozenset[str] = frozenset({"verify"})
+
+    def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
+        self._url = url
+        self._transport = TransmissionTransport(url, options)
+        self._status = StatusTracker()
+        self.version = ""
+        self.rpc_version = 0
+
+    @property
+    def url(self) -> ClientURL:
+        return self._url
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._status.status
+
+    @property
+    def request_count(self) -> int:
+        return self._transport.request_count
+
+    def set_status_listener(self, listener: StatusListener | None) -> None:
+        self._status.set_listener(listener)
+
+    async def connect(self) -> None:
+        self._status.set(ConnectionStatus.connecting)
+        try:
+            arguments = await self._transport.rpc_ok("session-get", {"fields": ["version", "rpc-version"]})
+            session = msgspec.convert(arguments, SessionInfo)
+        except (errors.Error, msgspec.ValidationError) as exc:
+            await self._transport.close()
+            self._status.set(ConnectionStatus.disconnected)
+            if isinstance(exc, msgspec.ValidationError):
+                raise errors.ResponseError(f"{self._url}: Invalid session-get reply: {exc}") from exc
+            raise
+        self.version, self.rpc_version = session.version, session.rpc_version
+        self._status.set(ConnectionStatus.connected)
+
+    async def disconnect(self) -> None:
+        await self._transport.close()
+        self._status.set(ConnectionStatus.disconnected)
+
+    async def _rpc(self, method: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            return await self._transport.rpc_ok(method, arguments)
+        except errors.ConnectionError:
+            # The next operation connects again.
+            self._status.set(ConnectionStatus.disconnected)
+            raise
+
+    async def _torrent_get(self, fields: Sequence[str], ids: Sequence[str] | None, shape: type[Any]) -> Any:
+        arguments: dict[str, Any] = {"fields": list(fields)}
+        if ids is not None:
+            arguments["ids"] = list(ids)
+        reply = await self._rpc("torrent-get", arguments)
+        try:
+            return msgspec.convert(reply, shape)
+        except msgspec.ValidationError as exc:
+            raise errors.ResponseError(f"{self._url}: Invalid torrent-get reply: {exc}") from exc
+
+    async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
+        if not infohashes:
+            return {}
+        rows: TorrentRows = await self._torrent_get(SNAPSHOT_FIELDS, infohashes, TorrentRows)
+        wanted = set(infohashes)
+        statuses = (to_status(row) for row in rows.torrents)
+        return {status.infohash: status for status in statuses if status.infohash in wanted}
+
+    async def list_infohashes(self) -> list[str]:
+        rows: HashRows = await self._torrent_get(("hashString",), None, HashRows)
+        return [row.hash_string.lower() for row in rows.torrents]
+
+    async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
+        semaphore = asyncio.Semaphore(_ADD_CONCURRENCY)
+
+        async def add_one(source: TorrentSource) -> AddOutcome:
+            arguments: dict[str, Any] = {"paused": options.stopped}
+            if source.metainfo is not None:
+                arguments["metainfo"] = base64.b64encode(source.metainfo).decode("ascii")
+            else:
+                arguments["filename"] = source.magnet
+            if options.location:
+                arguments["download-dir"] = options.location
+            async with semaphore:
+                reply = await self._transport.rpc("torrent-add", arguments)
+            if reply.result != "success":
+                # 4.0.0–4.0.2 reported duplicates as an error string.
+                if "duplicate" in reply.result.lower():
+                    return AddOutcome(source=source, status="already_added", infohash=source.infohash)
+                return AddOutcome(source=source, status="failed", infohash=source.infohash, error=reply.result)
+            try:
+                result = msgspec.convert(reply.arguments, AddResult)
+            except msgspec.ValidationError as exc:
+                raise errors.ResponseError(f"{self._url}: Invalid torrent-add reply: {exc}") from exc
+            if result.torrent_duplicate is not None:
+                infohash = result.torrent_duplicate.hash_string.lower()
+                return AddOutcome(source=source, status="already_added", infohash=infohash)
+            if result.torrent_added is not None:
+                return AddOutcome(source=source, status="added", infohash=result.torrent_added.hash_string.lower())
+            return AddOutcome(source=source, status="failed", infohash=source.infohash, error="Empty reply")
+
+        try:
+            return list(await asyncio.gather(*(add_one(source) for source in sources)))
+        except errors.ConnectionError:
+            self._status.set(ConnectionStatus.disconnected)
+            raise
+
+    async def _action(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
+        if not infohashes:
+            return {}
+        try:
+            await self._rpc(method, {"ids": list(infohashes)})
+        except errors.ResponseError as exc:
+            return dict.fromkeys(infohashes, str(exc))
+        return {}
+
+    async def start(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return await self._action("torrent-start", infohashes)
+
+    async def stop(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return await self._action("torrent-stop", infohashes)
+
+    async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return await self._action("torrent-verify", infohashes)
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Raw RPC: arguments as one dict and/or keywords; returns the whole reply."""
+        if len(args) > 1 or (args and not isinstance(args[0], Mapping)):
+            raise errors.ValueError("Transmission calls take one dict of arguments and/or keyword arguments")
+        arguments = {**(args[0] if args else {}), **kwargs}
+        return await self._transport.raw(method, arguments or None)

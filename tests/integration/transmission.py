@@ -1,0 +1,118 @@
+"""Real transmission-daemon processes as contract-suite targets."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiobtclientapi
+from aiobtclientapi import APIBase
+from tests.contract.targets import RawState, Target
+from tests.integration._daemon import Daemon, NativeRunner, free_port
+
+
+class TransmissionDaemon(Daemon):
+    client = "transmission"
+
+    def prepare(self) -> None:
+        self.port = free_port()
+        self.peer_port = free_port()
+        self.config_dir = self.workdir / "config"
+        self.config_dir.mkdir(exist_ok=True)
+
+    def command(self) -> Sequence[str]:
+        return [
+            self.runner.executable("transmission-daemon"),
+            "--foreground",
+            "--config-dir", str(self.config_dir),
+            "--port", str(self.port),
+            "--rpc-bind-address", "127.0.0.1",
+            "--auth", "--username", self.username, "--password", self.password,
+            "--download-dir", str(self.download_dir),
+            "--peerport", str(self.peer_port),
+            "--no-dht", "--no-portmap", "--no-lpd",
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.port}/transmission/rpc", timeout=1)
+        except urllib.error.HTTPError as exc:
+            return exc.code in (401, 409)
+        except OSError:
+            return False
+        return False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.username}:{self.password}@127.0.0.1:{self.port}/transmission/rpc"
+
+
+@functools.cache
+def native_version() -> str:
+    output = NativeRunner().output([NativeRunner().executable("transmission-daemon"), "--version"])
+    match = re.search(r"transmission-daemon (\S+)", output)
+    return match.group(1) if match else "unknown"
+
+
+class TransmissionTarget(Target):
+    client = "transmission"
+
+    def __init__(self, target_id: str, daemon: TransmissionDaemon) -> None:
+        self.id = target_id
+        self.daemon = daemon
+        self.download_dir = daemon.download_dir
+
+    def make_api(self, **kwargs: Any) -> APIBase:
+        return aiobtclientapi.api("transmission", self.daemon.url, **kwargs)
+
+    def make_api_wrong_password(self) -> APIBase:
+        return aiobtclientapi.api("transmission", self.daemon.url, password="wrong-password")
+
+    def make_api_closed_port(self) -> APIBase:
+        return aiobtclientapi.api("transmission", f"127.0.0.1:{free_port()}", timeout=5)
+
+    async def _torrents(self, api: APIBase, ids: list[str] | None) -> list[dict[str, Any]]:
+        arguments: dict[str, Any] = {"fields": ["hashString", "status"]}
+        if ids is not None:
+            arguments["ids"] = ids
+        reply = await api.call("torrent-get", arguments)
+        assert reply["result"] == "success", reply
+        torrents: list[dict[str, Any]] = reply["arguments"]["torrents"]
+        return torrents
+
+    async def raw_states(self, api: APIBase, infohashes: list[str]) -> dict[str, RawState]:
+        states: dict[str, RawState] = {}
+        for row in await self._torrents(api, infohashes):
+            status = row["status"]
+            states[row["hashString"].lower()] = "stopped" if status == 0 else "verifying" if status in (1, 2) else "active"
+        return states
+
+    async def raw_infohashes(self, api: APIBase) -> set[str]:
+        return {row["hashString"].lower() for row in await self._torrents(api, None)}
+
+    raw_call = ("session-get", ())
+
+    def check_raw_call_reply(self, reply: Any) -> None:
+        assert reply["result"] == "success"
+        assert reply["arguments"]["version"].split()[0] in native_version() or reply["arguments"]["version"]
+
+
+def target_ids() -> list[str]:
+    return [f"transmission-{native_version()}"]
+
+
+@contextlib.contextmanager
+def targets(workdir: Path) -> Iterator[dict[str, Target]]:
+    daemon = TransmissionDaemon(workdir)
+    daemon.start()
+    try:
+        target_id = target_ids()[0]
+        yield {target_id: TransmissionTarget(target_id, daemon)}
+    finally:
+        daemon.stop()
