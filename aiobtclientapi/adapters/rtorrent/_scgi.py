@@ -1,0 +1,98 @@
+"""SCGI framing: one request per connection, over TCP or a unix socket.
+
+Written once for both socket kinds; the caller passes how to open the
+connection. Every socket failure becomes an error from our hierarchy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from ...domain import errors
+
+Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+
+#: Replies larger than this are refused: a broken or hostile peer can't make us
+#: buffer without bound.
+MAX_REPLY_SIZE = 64 * 1024 * 1024
+#: Largest header block we accept before the blank line.
+MAX_HEADER_SIZE = 64 * 1024
+
+
+def frame(body: bytes) -> bytes:
+    """`body` as an SCGI request: netstring of headers (CONTENT_LENGTH first), then body."""
+    headers = b"CONTENT_LENGTH\0%d\0SCGI\x001\0" % len(body)
+    return b"%d:%s,%s" % (len(headers), headers, body)
+
+
+def split_reply(raw: bytes, where: object) -> bytes:
+    """The body of a CGI-style reply: headers, a blank line, the body.
+
+    rTorrent answers with a ``Status:`` line only on errors; a status other
+    than 200 is reported as a ResponseError.
+    """
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        index = raw.find(separator, 0, MAX_HEADER_SIZE)
+        if index >= 0:
+            head, body = raw[:index], raw[index + len(separator) :]
+            break
+    else:
+        raise errors.ResponseError(f"{where}: invalid SCGI reply: no header block")
+    for line in head.decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "status":
+            code = value.strip().split(" ", 1)[0]
+            if code != "200":
+                raise errors.ResponseError(f"{where}: SCGI status {value.strip()}")
+    return body
+
+
+async def _exchange(opener: Opener, request: bytes, where: object, limit: int) -> bytes:
+    reader, writer = await opener()
+    try:
+        writer.write(request)
+        await writer.drain()
+        raw = bytearray()
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            raw += chunk
+            if len(raw) > limit:
+                raise errors.ResponseError(f"{where}: reply larger than {limit} bytes")
+        return bytes(raw)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def scgi_request(
+    opener: Opener,
+    body: bytes,
+    *,
+    where: object,
+    timeout: float,
+    limit: int = MAX_REPLY_SIZE,
+) -> bytes:
+    """Send `body` over a new connection and return the reply's body."""
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await _exchange(opener, frame(body), where, limit)
+    except errors.Error:
+        raise
+    except TimeoutError as exc:
+        raise errors.TimeoutError(f"{where}: timed out after {timeout:g} seconds") from exc
+    except FileNotFoundError as exc:
+        raise errors.ConnectionError(f"{where}: No such socket") from exc
+    except ConnectionRefusedError as exc:
+        raise errors.ConnectionError(f"{where}: Connection refused") from exc
+    except PermissionError as exc:
+        raise errors.ConnectionError(f"{where}: Permission denied") from exc
+    except OSError as exc:
+        raise errors.ConnectionError(f"{where}: {exc.strerror or type(exc).__name__}") from exc
+    if not raw:
+        raise errors.ConnectionError(f"{where}: connection closed without a reply")
+    return split_reply(raw, where)

@@ -1,0 +1,104 @@
+"""rTorrent's reply shapes and their mapping to domain values.
+
+Rows of ``d.multicall2`` (and of the per-torrent getters in a
+``system.multicall``) come as lists in :data:`FIELDS` order; msgspec turns
+them into :class:`TorrentRow` (``array_like``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ...domain.torrent import TorrentState, TorrentStatus
+
+#: The d.* getters read for a torrent's status, in TorrentRow order.
+FIELDS: tuple[str, ...] = (
+    "d.hash",
+    "d.name",
+    "d.state",
+    "d.is_open",
+    "d.is_active",
+    "d.complete",
+    "d.hashing",
+    "d.is_hash_checking",
+    "d.chunks_hashed",
+    "d.size_chunks",
+    "d.completed_bytes",
+    "d.size_bytes",
+    "d.message",
+    "d.is_meta",
+)
+
+
+class TorrentRow(msgspec.Struct, array_like=True, frozen=True):
+    """One torrent as the :data:`FIELDS` getters report it."""
+
+    hash: str
+    name: str
+    state: int  # 1: the user wants it started (d.start), 0: stopped
+    is_open: int
+    is_active: int
+    complete: int
+    hashing: int  # 0: not hashing; 1 initial, 2 on completion, 3 rehash — also while queued
+    is_hash_checking: int  # 1 only while its data is being hashed right now
+    chunks_hashed: int
+    size_chunks: int
+    completed_bytes: int
+    size_bytes: int
+    message: str
+    is_meta: int
+
+
+def to_row(values: Any) -> TorrentRow:
+    """Validate one row; raises msgspec.ValidationError."""
+    return msgspec.convert(values, TorrentRow)
+
+
+def _fraction(part: int, whole: int) -> float:
+    if whole <= 0:
+        return 0.0
+    return min(max(part / whole, 0.0), 1.0)
+
+
+def to_status(row: TorrentRow) -> TorrentStatus:
+    """The domain status of one torrent.
+
+    rTorrent users know three forms: closed (is_open=0), paused (open, not
+    active) and started (open, active); only the last transfers. While a
+    torrent is hashed (or queued for it) rTorrent makes it inactive, but
+    d.state still tells what comes after: 1 means it starts when the check
+    is done, 0 that it stays stopped (measured on 0.9.8).
+    """
+    infohash = row.hash.lower()
+    progress = _fraction(row.completed_bytes, row.size_bytes)
+    error: str | None = None
+    verify_progress: float | None = None
+    if row.hashing or row.is_hash_checking:
+        state = TorrentState.verifying
+        stopped = row.state == 0
+        # A queued check has hashed nothing yet.
+        verify_progress = _fraction(row.chunks_hashed, row.size_chunks) if row.is_hash_checking else 0.0
+    elif not (row.is_open and row.is_active):
+        state = TorrentState.stopped
+        stopped = True
+        # Tracker messages are not the torrent's failure; others (e.g. a
+        # storage error that stopped it) are.
+        if row.message and not row.message.startswith("Tracker:"):
+            error = row.message
+    elif row.is_meta:
+        state = TorrentState.metadata
+        stopped = False
+    else:
+        state = TorrentState.seeding if row.complete else TorrentState.downloading
+        stopped = False
+    return TorrentStatus(
+        infohash=infohash,
+        name=row.name,
+        state=state,
+        stopped=stopped,
+        progress=progress,
+        verify_progress=verify_progress,
+        error=error,
+    )
