@@ -29,6 +29,8 @@ class Target:
     client: str = ""
     #: Where content files must be put so the client finds them.
     download_dir: Path
+    #: The URL with credentials as a user would type it (for btclient).
+    url: str = ""
 
     def make_api(self, **kwargs: Any) -> APIBase:
         """A new API object with valid credentials."""

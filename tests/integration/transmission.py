@@ -67,6 +67,7 @@ class TransmissionTarget(Target):
         self.id = target_id
         self.daemon = daemon
         self.download_dir = daemon.download_dir
+        self.url = daemon.url
 
     def make_api(self, **kwargs: Any) -> APIBase:
         return aiobtclientapi.api("transmission", self.daemon.url, **kwargs)

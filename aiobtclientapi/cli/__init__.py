@@ -1,0 +1,5 @@
+"""btclient: call an API method from the command line and print what it returns."""
+
+from .main import main
+
+__all__ = ["main"]

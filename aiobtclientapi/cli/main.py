@@ -1,0 +1,151 @@
+"""The btclient command.
+
+``btclient CLIENT URL METHOD [ARGS...]`` calls METHOD on an API object for
+CLIENT at URL. ``KEY=VALUE`` arguments become keyword arguments (``true`` and
+``false`` become booleans, numbers become numbers); the rest are positional.
+The exit status is 0 when the call succeeded, 1 when it failed and 2 for a
+usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ..domain.url import URL_FORMATS
+from .output import format_call, print_result
+
+#: API methods btclient can call.
+METHODS = ("add", "start", "stop", "verify", "verify_wait", "get_infohashes", "call")
+
+_KEYWORD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
+
+
+def _epilog() -> str:
+    lines = ["clients and URL formats (upper-case words are placeholders, [] marks optional parts):"]
+    for client, formats in sorted(URL_FORMATS.items()):
+        lines.append(f"  {client}")
+        lines.extend(f"    {fmt}" for fmt in formats)
+    lines.append("")
+    lines.append(f"methods: {', '.join(METHODS)}")
+    lines.append("")
+    lines.append("examples:")
+    lines.append("  btclient qbittorrent 'user:pass@localhost:8080' get_infohashes")
+    lines.append("  btclient transmission 'user:pass@localhost' add my.torrent stopped=true location=/data")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="btclient",
+        description="Call an aiobtclientapi method on a BitTorrent client and print the response.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="print the library's log lines to stderr")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the client (default: 10)")
+    parser.add_argument("client", metavar="CLIENT", help="deluge, qbittorrent, rtorrent or transmission")
+    parser.add_argument("url", metavar="URL", help="client URL (see below)")
+    parser.add_argument("method", metavar="METHOD", help="API method (see below)")
+    parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments, KEY=VALUE for keywords")
+    return parser
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: booleans and numbers are converted, the rest stay strings."""
+    lowered = text.lower()
+    if lowered in ("true", "yes"):
+        return True
+    if lowered in ("false", "no"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def split_arguments(args: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    positional: list[Any] = []
+    keywords: dict[str, Any] = {}
+    for arg in args:
+        match = _KEYWORD.match(arg)
+        if match:
+            keywords[match.group(1)] = parse_value(match.group(2))
+        else:
+            positional.append(arg)
+    return positional, keywords
+
+
+async def _run(client: str, url: str, method: str, args: Sequence[str], timeout: float, out: TextIO) -> int:
+    import aiobtclientapi
+
+    positional, keywords = split_arguments(args)
+    # Infohashes and paths stay strings; only call() passes typed positional values on.
+    if method == "call":
+        positional = [positional[0], *(parse_value(a) for a in positional[1:])] if positional else []
+    try:
+        api = aiobtclientapi.api(client, url, timeout=timeout)
+    except aiobtclientapi.Error as exc:
+        print(f">>> ERROR: {exc}", file=out)
+        return 2
+
+    def show_status(status: aiobtclientapi.ConnectionStatus) -> None:
+        print(f">>> Connection status changed: {status}", file=out, flush=True)
+
+    api.on_status_change(show_status)
+    signature = format_call(method, positional, keywords)
+    print(f">>> CALLING {signature}", file=out, flush=True)
+    try:
+        result: Any = getattr(api, method)(*positional, **keywords)
+        if method == "verify_wait":
+            print(f">>> RESPONSE {signature}", file=out, flush=True)
+            failed = False
+            async for item in result:
+                failed = failed or isinstance(item[1], aiobtclientapi.Error)
+                print(f">>> * {item!r}", file=out, flush=True)
+            return 1 if failed else 0
+        result = await result
+        print(f">>> RESPONSE {signature}", file=out, flush=True)
+        print_result(result, out)
+        if isinstance(result, aiobtclientapi.Response) and not result.success:
+            return 1
+        return 0
+    except aiobtclientapi.Error as exc:
+        print(f">>> ERROR: {type(exc).__name__}: {exc}", file=out, flush=True)
+        return 1
+    except TypeError as exc:  # wrong arguments for the method
+        print(f">>> ERROR: {exc}", file=out, flush=True)
+        return 2
+    finally:
+        await api.disconnect()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    options = parser.parse_args(argv)
+    if options.method not in METHODS:
+        parser.error(f"unknown method {options.method!r} (choose from {', '.join(METHODS)})")
+    if options.debug:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger = logging.getLogger("aiobtclientapi")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        return asyncio.run(
+            _run(options.client, options.url, options.method, options.args, options.timeout, sys.stdout)
+        )
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): nothing left to print to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

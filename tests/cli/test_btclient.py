@@ -1,0 +1,159 @@
+"""btclient, run as the installed command against real daemons."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiobtclientapi import ConnectionStatus
+from tests.contract.conftest import settle
+from tests.contract.targets import Target
+from tests.torrents import make_torrent
+
+BTCLIENT = str(Path(sys.executable).parent / "btclient")
+CONNECTING = f">>> Connection status changed: {ConnectionStatus.connecting}"
+CONNECTED = f">>> Connection status changed: {ConnectionStatus.connected}"
+DISCONNECTED = f">>> Connection status changed: {ConnectionStatus.disconnected}"
+
+
+async def btclient(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run btclient without blocking the event loop the daemons' fixtures share."""
+    process = await asyncio.create_subprocess_exec(
+        BTCLIENT, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "120"}
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(args, process.returncode, stdout.decode(), stderr.decode())
+
+
+def test_help_lists_clients_and_url_formats() -> None:
+    result = subprocess.run([BTCLIENT, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    for text in (
+        "deluge",
+        "qbittorrent",
+        "rtorrent",
+        "transmission",
+        "[USERNAME:PASSWORD@]HOST[:PORT]",
+        "[http[s]://][USERNAME:PASSWORD@]HOST[:PORT][/PATH]",
+        "[file://]SOCKET_PATH",
+        "[scgi://]HOST[:PORT]",
+    ):
+        assert text in result.stdout
+
+
+async def test_usage_errors_exit_2() -> None:
+    result = await btclient("nosuchclient", "localhost", "get_infohashes")
+    assert result.returncode == 2
+    assert "Unknown client" in result.stdout
+    result = await btclient("transmission", "localhost", "nosuchmethod")
+    assert result.returncode == 2
+
+
+async def test_get_infohashes(daemon_target: Target, tmp_path: Path) -> None:
+    torrent = make_torrent(daemon_target.download_dir, tmp_path)
+    api = daemon_target.make_api()
+    async with api:
+        await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+        expected = await daemon_target.raw_infohashes(api)
+    result = await btclient(daemon_target.client, daemon_target.url, "get_infohashes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [">>> CALLING get_infohashes()", CONNECTING, CONNECTED, ">>> RESPONSE get_infohashes()"]
+    assert lines[-1] == DISCONNECTED
+    assert {line.removeprefix(">>> * ") for line in lines[4:-1]} == expected
+    assert all(line.startswith(">>> * ") for line in lines[4:-1])
+
+
+async def test_stop_prints_response_fields(daemon_target: Target, tmp_path: Path) -> None:
+    torrent = make_torrent(daemon_target.download_dir, tmp_path)
+    api = daemon_target.make_api()
+    async with api:
+        await api.add(str(torrent.torrent_path), location=str(torrent.location))
+        await settle(daemon_target, api, [torrent.infohash])
+    result = await btclient(daemon_target.client, daemon_target.url, "stop", torrent.infohash)
+    assert result.returncode == 0, result.stdout + result.stderr
+    call = f"stop('{torrent.infohash}')"
+    assert result.stdout.splitlines() == [
+        f">>> CALLING {call}",
+        CONNECTING,
+        CONNECTED,
+        f">>> RESPONSE {call}",
+        ">>>            SUCCESS: True",
+        ">>>           WARNINGS: []",
+        ">>>             ERRORS: []",
+        ">>>              TASKS: []",
+        f">>>            STOPPED: ['{torrent.infohash}']",
+        ">>>    ALREADY_STOPPED: []",
+        DISCONNECTED,
+    ]
+    async with api:
+        assert (await daemon_target.raw_states(api, [torrent.infohash]))[torrent.infohash] == "stopped"
+
+
+async def test_add_with_keyword_arguments(daemon_target: Target, tmp_path: Path) -> None:
+    torrent = make_torrent(daemon_target.download_dir, tmp_path)
+    result = await btclient(
+        daemon_target.client,
+        daemon_target.url,
+        "add",
+        str(torrent.torrent_path),
+        "stopped=true",
+        f"location={torrent.location}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f">>> CALLING add('{torrent.torrent_path}', stopped=True, location='{torrent.location}')"
+    assert f">>>              ADDED: ['{torrent.infohash}']" in lines
+    assert ">>>      ALREADY_ADDED: []" in lines
+    api = daemon_target.make_api()
+    async with api:
+        state = (await settle(daemon_target, api, [torrent.infohash]))[torrent.infohash]
+    assert state == "stopped"
+
+
+async def test_failed_call_exits_1(daemon_target: Target) -> None:
+    result = await btclient(daemon_target.client, daemon_target.url, "start", "0" * 40)
+    assert result.returncode == 1
+    assert ">>>            SUCCESS: False" in result.stdout
+    assert "NoSuchTorrentError" in result.stdout
+
+
+async def test_raw_call(daemon_target: Target) -> None:
+    method, args = daemon_target.raw_call
+    result = await btclient(daemon_target.client, daemon_target.url, "call", method, *map(str, args))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f">>> CALLING call('{method}'")
+    assert lines[3].startswith(f">>> RESPONSE call('{method}'")
+    assert len(lines) > 5
+
+
+async def test_debug_logs_without_password(daemon_target: Target) -> None:
+    result = await btclient("--debug", daemon_target.client, daemon_target.url, "get_infohashes")
+    assert result.returncode == 0
+    assert "aiobtclientapi" in result.stderr or "event=" in result.stderr
+    assert result.stderr.strip(), "--debug printed no log lines"
+    password = daemon_target.make_api().url.password
+    if password:
+        assert password not in result.stderr + result.stdout
+
+
+async def test_wrong_password_exits_1(daemon_target: Target) -> None:
+    password = daemon_target.make_api().url.password
+    if not password:
+        pytest.skip(f"{daemon_target.id} has no authentication")
+    wrong = daemon_target.url.replace(f":{password}@", ":wrong-password@")
+    assert wrong != daemon_target.url
+    result = await btclient(daemon_target.client, wrong, "get_infohashes")
+    assert result.returncode == 1
+    assert "wrong-password" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [">>> CALLING get_infohashes()", CONNECTING, DISCONNECTED]
+    assert lines[3].startswith(">>> ERROR: AuthenticationError: ")
+    assert len(lines) == 4
