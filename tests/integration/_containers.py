@@ -25,10 +25,11 @@ import shutil
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.contract.targets import Target
 from tests.integration._daemon import Daemon, NativeRunner, ProcessHandle
 
 # The reaper image (ryuk) can't be pulled here; containers are removed by stop().
@@ -292,13 +293,16 @@ def runners() -> list[ContainerRunner]:
     return [ContainerRunner(tag) for tag in tags]
 
 
-def container_target_ids(client: str) -> list[str]:
-    """Ids of ``client``'s container targets (empty unless ``BTC_CONTAINERS=1``)."""
+def container_labels(client: str) -> list[str]:
+    """``client``'s label in each image, e.g. ["qbittorrent-5.1.0-trixie", "qbittorrent-5.3.0-forky"].
+
+    Empty unless ``BTC_CONTAINERS=1``. Cheap: reads image labels, starts nothing.
+    """
     return [runner.target_id(client) for runner in runners()]
 
 
 DaemonT = TypeVar("DaemonT", bound=Daemon)
-TargetT = TypeVar("TargetT")
+TargetT = TypeVar("TargetT", bound=Target)
 
 
 @contextlib.contextmanager
@@ -306,22 +310,27 @@ def container_targets(
     client: str,
     workdir: Path,
     make_daemon: Callable[[Path, ContainerRunner], DaemonT],
-    make_target: Callable[[str, DaemonT], TargetT],
+    make_targets: Callable[[DaemonT], Iterable[TargetT]],
 ) -> Iterator[dict[str, TargetT]]:
-    """Start ``client``'s daemon in every image; yield ``{target id: target}``; stop them.
+    """Start ``client``'s daemon in every image; yield ``{target.id: target}``; stop them.
 
     ``make_daemon(workdir, runner)`` builds the client's Daemon (usually the
-    class itself), ``make_target(target_id, daemon)`` its Target. Each image
+    class itself). Its ``label`` is then set to the container label (see
+    :func:`container_labels`), so Targets that derive their id from
+    ``daemon.label`` get ids like "qbittorrent-5.3.0-forky";
+    ``make_targets(daemon)`` returns the Targets on that daemon. Each image
     gets its own workdir below ``workdir``. Yields ``{}`` unless ``BTC_CONTAINERS=1``.
     """
     started: dict[str, TargetT] = {}
     with contextlib.ExitStack() as stack:
         for runner in runners():
-            target_id = runner.target_id(client)
-            daemon_dir = workdir / target_id
+            label = runner.target_id(client)
+            daemon_dir = workdir / label
             daemon_dir.mkdir(parents=True, exist_ok=True)
             daemon = make_daemon(daemon_dir, runner)
+            daemon.label = label
             stack.callback(daemon.stop)
             daemon.start()
-            started[target_id] = make_target(target_id, daemon)
+            for target in make_targets(daemon):
+                started[target.id] = target
         yield started

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.contract.targets import Target
 from tests.integration import _containers
 from tests.integration._containers import ContainerRunner
 from tests.integration._daemon import Daemon, free_port, port_open, wait_until
@@ -201,3 +202,30 @@ def test_container_that_cannot_start_raises_and_logs_why(tmp_path: Path) -> None
 def test_for_image_refuses_a_missing_image() -> None:
     with pytest.raises(RuntimeError, match=r"build-images\.sh"):
         ContainerRunner.for_image("no-such-suite")
+
+
+class ProbeTarget(Target):
+    client = "transmission"
+
+    def __init__(self, daemon: TransmissionProbe) -> None:
+        self.id = daemon.label
+        self.daemon = daemon
+
+
+def test_container_targets_start_one_daemon_per_image(tmp_path: Path) -> None:
+    expected_ids = [f"transmission-{EXPECTED_VERSIONS[suite]['transmission']}-{suite}" for suite in _containers.SUITES]
+    assert _containers.container_labels("transmission") == expected_ids
+    with _containers.container_targets(
+        "transmission", tmp_path, TransmissionProbe, lambda daemon: [ProbeTarget(daemon)]
+    ) as targets:
+        assert list(targets) == expected_ids
+        for target_id, target in targets.items():
+            assert target.daemon.rpc_status()[0] == 409
+            assert target.daemon.workdir == tmp_path / target_id
+    for target in targets.values():
+        assert target.daemon.process is not None
+        assert target.daemon.process.poll() == 0
+        assert not port_open(target.daemon.rpc_port)
+        # The daemon really was the one from that image (it names itself at shutdown).
+        version = target.id.removeprefix("transmission-").rsplit("-", 1)[0]
+        assert f"Transmission version {version} " in target.daemon.log_path.read_text()
