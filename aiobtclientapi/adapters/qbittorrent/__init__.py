@@ -1,0 +1,5 @@
+"""qBittorrent Web API v2 adapter."""
+
+from .client import QbittorrentAdapter
+
+__all__ = ["QbittorrentAdapter"]

@@ -1,0 +1,361 @@
+"""QbittorrentAdapter: ClientPort over qBittorrent's Web API v2.
+
+Every primitive is one request whatever the number of torrents
+(``hashes=a|b|c``, one multipart ``torrents/add``); add() then polls
+``torrents/info`` for the torrents it hasn't seen yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..._log import get_logger
+from ...application.ports import AddOptions, AddOutcome, ConnectionOptions, StatusListener
+from ...domain import errors
+from ...domain.source import TorrentSource
+from ...domain.status import ConnectionStatus
+from ...domain.torrent import TorrentStatus
+from ...domain.url import ClientURL
+from .._http import HttpReply
+from .._status import StatusTracker
+from ._transport import FilePart, Form, QbittorrentTransport
+from ._wire import (
+    TorrentRow,
+    WebApiNames,
+    decode_preferences,
+    decode_rows,
+    parse_webapi_version,
+    to_status,
+    webapi_names,
+)
+
+#: Methods that answer GET (qBittorrent refuses GET for the others with 405).
+_READ_ONLY_METHODS = frozenset(
+    {
+        "app/buildInfo", "app/defaultSavePath", "app/networkInterfaceAddressList",
+        "app/networkInterfaceList", "app/preferences", "app/version", "app/webapiVersion",
+        "app/cookies", "log/main", "log/peers", "rss/items", "search/plugins", "search/results",
+        "search/status", "sync/maindata", "sync/torrentPeers", "torrents/categories",
+        "torrents/count", "torrents/export", "torrents/files", "torrents/info",
+        "torrents/pieceHashes", "torrents/pieceStates", "torrents/properties", "torrents/tags",
+        "torrents/trackers", "torrents/webseeds", "transfer/downloadLimit", "transfer/info",
+        "transfer/speedLimitsMode", "transfer/uploadLimit",
+    }
+)  # fmt: skip
+
+_INVALID_PART = re.compile(r"'(\d+)\.torrent'")
+
+
+def _torrent_id(infohash: str) -> str:
+    """qBittorrent's torrent ID: the v1 infohash, or a v2 one truncated to 40 digits."""
+    return infohash[:40]
+
+
+def _row_hashes(row: TorrentRow) -> set[str]:
+    return {h.lower() for h in (row.hash, row.infohash_v1, row.infohash_v2) if h}
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return "|".join(str(item) for item in value)
+    return str(value)
+
+
+class QbittorrentAdapter:
+    """Implements ClientPort for qBittorrent 4.1+ (WebAPI 2.x)."""
+
+    add_limitations: frozenset[str] = frozenset()
+
+    #: How long add() waits for accepted torrents to show in torrents/info.
+    appear_timeout: float = 10.0
+
+    def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
+        self._url = url
+        self._options = options
+        self._log = get_logger(client="qbittorrent", url=str(url))
+        self._transport = QbittorrentTransport(url, options, self._log)
+        self._names: WebApiNames | None = None
+        self._status = StatusTracker()
+        # qBittorrent reports states it refreshes every `refresh_interval` (1.5 s by
+        # default), so a recheck shows only that much later — and a small torrent's
+        # check may begin and end in between. Until then, torrents we asked to
+        # recheck are reported as verifying: infohash → when we asked.
+        self._state_latency = 1.5
+        self._rechecks: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self._url)!r})"
+
+    @property
+    def url(self) -> ClientURL:
+        return self._url
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._status.status
+
+    @property
+    def request_counts(self) -> Mapping[str, int]:
+        """Requests sent so far, by Web API method (e.g. ``torrents/add``)."""
+        return dict(self._transport.requests)
+
+    def set_status_listener(self, listener: StatusListener | None) -> None:
+        self._status.set_listener(listener)
+
+    # --- connection ---------------------------------------------------------------
+    async def connect(self) -> None:
+        self._status.set(ConnectionStatus.connecting)
+        try:
+            await self._transport.login()
+            reply = await self._transport.request("GET", "app/webapiVersion")
+            if reply.status != 200:
+                raise errors.ConnectionError(
+                    f"{self._url}: Not a qBittorrent Web API: app/webapiVersion: HTTP {reply.status}"
+                )
+            try:
+                version = parse_webapi_version(reply.text())
+            except ValueError as exc:
+                raise errors.ConnectionError(
+                    f"{self._url}: Not a qBittorrent Web API version: {reply.text()[:100]!r}"
+                ) from exc
+            # What the daemon calls pause/resume is chosen once per connection.
+            self._names = webapi_names(version)
+            self._state_latency = await self._read_state_latency()
+            self._log.debug("connected", webapi_version=".".join(map(str, version)), state_latency=self._state_latency)
+        except BaseException:
+            self._names = None
+            await self._transport.close()
+            self._status.set(ConnectionStatus.disconnected)
+            raise
+        self._status.set(ConnectionStatus.connected)
+
+    async def _read_state_latency(self) -> float:
+        reply = await self._transport.request("GET", "app/preferences")
+        if reply.status != 200:
+            raise self._transport.fail("app/preferences", reply)
+        try:
+            interval = decode_preferences(reply.body).refresh_interval
+        except ValueError as exc:  # msgspec errors subclass ValueError
+            raise errors.ResponseError(f"{self._url}: app/preferences: unexpected reply: {exc}") from exc
+        # One refresh plus a margin for the request itself.
+        return max(interval, 0) / 1000 + 0.5
+
+    async def disconnect(self) -> None:
+        self._names = None
+        await self._transport.close()
+        self._status.set(ConnectionStatus.disconnected)
+
+    async def _connected(self) -> WebApiNames:
+        if self._names is None or self._status.status is not ConnectionStatus.connected:
+            await self.connect()
+        assert self._names is not None
+        return self._names
+
+    async def _request(
+        self,
+        verb: str,
+        method: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        form: Form | None = None,
+    ) -> HttpReply:
+        await self._connected()
+        try:
+            return await self._transport.request(verb, method, params=params, form=form)
+        except errors.TimeoutError:
+            raise  # slow, not gone
+        except errors.ConnectionError:
+            # Daemon down or unreachable: the next call connects and logs in again.
+            self._names = None
+            self._status.set(ConnectionStatus.disconnected)
+            raise
+
+    # --- torrents/info --------------------------------------------------------------
+    async def _rows(self, infohashes: Sequence[str] | None) -> list[TorrentRow]:
+        if infohashes is None:
+            reply = await self._request("GET", "torrents/info")
+        else:
+            # In the body: a thousand hashes would make a 41 kB URL.
+            form = Form({"hashes": "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))})
+            reply = await self._request("POST", "torrents/info", form=form)
+        if reply.status != 200:
+            raise self._transport.fail("torrents/info", reply)
+        try:
+            return decode_rows(reply.body)
+        except ValueError as exc:  # msgspec.DecodeError/ValidationError subclass ValueError
+            raise errors.ResponseError(f"{self._url}: torrents/info: unexpected reply: {exc}") from exc
+
+    async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
+        if not infohashes:
+            return {}
+        wanted = set(infohashes)
+        result: dict[str, TorrentStatus] = {}
+        rows = await self._rows(infohashes)
+        now = time.monotonic()
+        for row in rows:
+            for infohash in _row_hashes(row) & wanted:
+                asked = self._rechecks.get(infohash)
+                pending = asked is not None and now - asked < self._state_latency
+                status = to_status(row, infohash, recheck_pending=pending)
+                if asked is not None and (not pending or row.state.startswith("checking")):
+                    del self._rechecks[infohash]  # the daemon's state tells from now on
+                result[infohash] = status
+        return result
+
+    async def list_infohashes(self) -> list[str]:
+        # The full v1 (or v2) infohash: `hash` is a v2 one truncated for v2-only torrents.
+        return [(row.infohash_v1 or row.infohash_v2 or row.hash).lower() for row in await self._rows(None)]
+
+    # --- add ------------------------------------------------------------------------
+    def _add_form(self, sources: Mapping[int, TorrentSource], options: AddOptions, names: WebApiNames) -> Form:
+        files: list[FilePart] = []
+        urls: list[str] = []
+        for index, source in sources.items():
+            if source.metainfo is not None:
+                # Unique part names: equal names overwrite each other on the daemon.
+                files.append(("torrents", f"{index}.torrent", source.metainfo, "application/x-bittorrent"))
+            elif source.magnet is not None:
+                urls.append(source.magnet)
+        fields: dict[str, str] = {}
+        if urls:
+            fields["urls"] = "\n".join(urls)
+        if options.location is not None:
+            fields["savepath"] = options.location
+            fields["autoTMM"] = "false"  # automatic management would ignore savepath
+        if not options.verify:
+            fields["skip_checking"] = "true"
+        if options.stopped:
+            fields[names.add_stopped] = "true"
+        return Form(fields, files)
+
+    async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
+        names = await self._connected()
+        outcomes: dict[int, AddOutcome] = {}
+        present = set(await self.snapshot([s.infohash for s in sources]))
+        to_send: dict[int, TorrentSource] = {}
+        for index, source in enumerate(sources):
+            if source.infohash in present:
+                outcomes[index] = AddOutcome(source=source, status="already_added", infohash=source.infohash)
+            elif source.metainfo is None and source.magnet is None:
+                outcomes[index] = AddOutcome(
+                    source=source, status="failed", infohash=source.infohash, error="Nothing to add"
+                )
+            else:
+                present.add(source.infohash)  # a second one in this batch is a duplicate
+                to_send[index] = source
+
+        refused: dict[int, str] = {}  # index → the daemon's message
+        maybe_added = False
+        failure: str | None = None
+        remaining = dict(to_send)
+        while remaining:
+            reply = await self._request("POST", "torrents/add", form=self._add_form(remaining, options, names))
+            body = reply.text().strip()
+            invalid = _INVALID_PART.search(body) if reply.status == 415 else None
+            if invalid and int(invalid.group(1)) in remaining:
+                # The daemon stops at the first invalid file (in its own order, having
+                # maybe added some others): send the rest again; ones it already took
+                # are ignored as duplicates.
+                index = int(invalid.group(1))
+                refused[index] = f"qBittorrent refused the file: {_INVALID_PART.sub('file', body)}"
+                maybe_added = True
+                del remaining[index]
+                continue
+            if 200 <= reply.status < 300 and body != "Fails.":
+                maybe_added = True
+            elif 200 <= reply.status < 300:
+                # Up to 5.1: none of them was added.
+                failure = "qBittorrent did not add the torrent (Fails.)"
+            else:
+                failure = str(self._transport.fail("torrents/add", reply))
+            break
+
+        expected = [s.infohash for i, s in to_send.items() if i not in refused]
+        seen = await self._await_visible(expected, poll=maybe_added)
+        for index, source in to_send.items():
+            if source.infohash in seen and index not in refused:
+                outcomes[index] = AddOutcome(source=source, status="added", infohash=source.infohash)
+            else:
+                error = refused.get(index) or failure or "Torrent did not appear in qBittorrent"
+                outcomes[index] = AddOutcome(source=source, status="failed", infohash=source.infohash, error=error)
+        return [outcomes[index] for index in range(len(sources))]
+
+    async def _await_visible(self, infohashes: Sequence[str], *, poll: bool) -> set[str]:
+        """Which of `infohashes` torrents/info shows; with `poll`, wait for the rest a while.
+
+        qBittorrent adds asynchronously: a torrent shows a moment after "Ok.".
+        """
+        seen: set[str] = set()
+        pending = list(dict.fromkeys(infohashes))
+        deadline = time.monotonic() + self.appear_timeout
+        delay = 0.02
+        while pending:
+            seen.update(await self.snapshot(pending))
+            pending = [h for h in pending if h not in seen]
+            if not pending or not poll or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        return seen
+
+    # --- start / stop / verify ----------------------------------------------------------
+    async def _batch(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
+        if not infohashes:
+            return {}
+        form = Form({"hashes": "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))})
+        reply = await self._request("POST", method, form=form)
+        if 200 <= reply.status < 300:  # 2.11.8+ answers some with 204
+            return {}
+        message = str(self._transport.fail(method, reply))
+        return dict.fromkeys(infohashes, message)
+
+    async def start(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        names = await self._connected()
+        return await self._batch(names.start, infohashes)
+
+    async def stop(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        names = await self._connected()
+        return await self._batch(names.stop, infohashes)
+
+    async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        failures = await self._batch("torrents/recheck", infohashes)
+        now = time.monotonic()
+        # Forget rechecks never looked at again.
+        self._rechecks = {h: t for h, t in self._rechecks.items() if now - t < self._state_latency}
+        self._rechecks.update((h, now) for h in infohashes if h not in failures)
+        return failures
+
+    # --- raw calls ------------------------------------------------------------------------
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``call("torrents/info", hashes="a|b")``: keyword arguments are the parameters.
+
+        Returns decoded JSON for JSON replies, text for text replies, bytes
+        otherwise (e.g. ``torrents/export``). Bytes arguments are sent as file
+        parts. Read-only methods go as GET, others as POST; a 405 tries the
+        other verb.
+        """
+        if args:
+            raise errors.ValueError(f"{self._url}: {method}: qBittorrent takes keyword arguments only")
+        path = method.strip("/").removeprefix("api/v2/")
+        fields = {k: _form_value(v) for k, v in kwargs.items() if not isinstance(v, bytes)}
+        files: list[FilePart] = [
+            (k, k, v, "application/octet-stream") for k, v in kwargs.items() if isinstance(v, bytes)
+        ]
+        verb = "GET" if path in _READ_ONLY_METHODS and not files else "POST"
+        reply = await self._send_raw(verb, path, fields, files)
+        if reply.status == 405 and not files:
+            reply = await self._send_raw("POST" if verb == "GET" else "GET", path, fields, files)
+        if not 200 <= reply.status < 300:
+            raise self._transport.fail(path, reply)
+        return self._transport.decode(path, reply)
+
+    async def _send_raw(self, verb: str, path: str, fields: dict[str, str], files: list[FilePart]) -> HttpReply:
+        if verb == "GET":
+            return await self._request("GET", path, params=fields)
+        return await self._request("POST", path, form=Form(fields, files))
