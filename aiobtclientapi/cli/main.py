@@ -106,6 +106,7 @@ async def _run(client: str, url: str, method: str, args: Sequence[str], timeout:
     try:
         result: Any = getattr(api, method)(*positional, **keywords)
         if method == "verify_wait":
+            await api.connect()  # an async generator runs only when iterated
             print(f">>> RESPONSE {signature}", file=out, flush=True)
             failed = False
             async for item in result:

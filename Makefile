@@ -1,0 +1,40 @@
+# aiobtclientapi — developer tasks. `make test` is what CI runs.
+VENV ?= venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: venv test test-containers lint demo bench daemons clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+# The four Debian 12 daemons (and nginx, openssl) the tests start.
+daemons:
+	scripts/install-daemons.sh
+
+test: venv daemons
+	$(BIN)/pytest
+
+# The newer client versions, in containers built from Debian's packages.
+test-containers: venv daemons
+	scripts/docker-engine.sh
+	scripts/build-images.sh
+	BTC_CONTAINERS=1 $(BIN)/pytest tests/contract tests/cli tests/integration -m containers
+
+lint: venv
+	$(BIN)/ruff check aiobtclientapi tests scripts benchmarks
+	$(BIN)/mypy --strict aiobtclientapi
+
+demo: venv daemons
+	$(BIN)/python scripts/demo.py
+
+bench: venv daemons
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

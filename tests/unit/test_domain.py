@@ -1,0 +1,150 @@
+"""The pure domain: infohashes, URLs, sources, errors, Response."""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import hashlib
+
+import pytest
+
+import aiobtclientapi
+from aiobtclientapi.domain.infohash import normalize_infohash
+from aiobtclientapi.domain.response import Response
+from aiobtclientapi.domain.source import source_from_infohash, source_from_magnet, source_from_metainfo
+from aiobtclientapi.domain.url import parse_url
+
+HASH = "8f6e8660855b91fc3facee3845d3dd9e8def32de"
+
+
+class TestInfohash:
+    def test_hex_is_lowered(self) -> None:
+        assert normalize_infohash(HASH.upper()) == HASH
+
+    def test_base32_becomes_hex(self) -> None:
+        assert normalize_infohash(base64.b32encode(bytes.fromhex(HASH)).decode()) == HASH
+
+    def test_v2_hex(self) -> None:
+        assert normalize_infohash("A" * 64) == "a" * 64
+
+    @pytest.mark.parametrize("value", ["", "xyz", HASH[:-1], HASH + "0", "g" * 40])
+    def test_invalid(self, value: str) -> None:
+        with pytest.raises(aiobtclientapi.ValueError, match="Invalid infohash"):
+            normalize_infohash(value)
+
+
+class TestURL:
+    @pytest.mark.parametrize(
+        ("client", "url", "expected"),
+        [
+            ("deluge", "user:pw@localhost:1234", "deluge://user:***@localhost:1234"),
+            ("deluge", "localhost", "deluge://localhost:58846"),
+            ("qbittorrent", "localhost", "http://localhost:8080"),
+            ("qbittorrent", "https://u:p@example.org:8443", "https://u:***@example.org:8443"),
+            ("rtorrent", "localhost:5000", "scgi://localhost:5000"),
+            ("rtorrent", "scgi://127.0.0.1:7000", "scgi://127.0.0.1:7000"),
+            ("rtorrent", "path/to/rpc.socket", "file://path/to/rpc.socket"),
+            ("rtorrent", "file:///run/rt.socket", "file:///run/rt.socket"),
+            ("rtorrent", "http://u:p@localhost:8000", "http://u:***@localhost:8000/RPC2"),
+            ("rtorrent", "https://localhost/rt/RPC2", "https://localhost:443/rt/RPC2"),
+            ("transmission", "a:b@localhost:1234", "http://a:***@localhost:1234/transmission/rpc"),
+            ("transmission", "https://h/custom/rpc", "https://h:9091/custom/rpc"),
+        ],
+    )
+    def test_formats(self, client: str, url: str, expected: str) -> None:
+        assert str(parse_url(client, url)) == expected
+
+    def test_keyword_credentials_win(self) -> None:
+        url = parse_url("transmission", "a:b@localhost", username="c", password="d")
+        assert (url.username, url.password) == ("c", "d")
+
+    def test_password_never_shown(self) -> None:
+        url = parse_url("qbittorrent", "user:hunter2@localhost")
+        assert "hunter2" not in str(url) and "hunter2" not in repr(url)
+        api = aiobtclientapi.QbittorrentAPI("user:hunter2@localhost")
+        assert "hunter2" not in repr(api)
+
+    @pytest.mark.parametrize(
+        ("client", "url", "message"),
+        [
+            ("transmission", "", "empty"),
+            ("transmission", "ftp://localhost", "unsupported scheme"),
+            ("transmission", "localhost:99999", "invalid port"),
+            ("deluge", "http://localhost", "unsupported scheme"),
+            ("qbittorrent", "localhost/path", "no path"),
+            ("rtorrent", "scgi://u:p@localhost", "no authentication"),
+            ("nosuchclient", "localhost", "Unknown client"),
+        ],
+    )
+    def test_invalid(self, client: str, url: str, message: str) -> None:
+        with pytest.raises(aiobtclientapi.ValueError, match=message) as info:
+            parse_url(client, url)
+        assert isinstance(info.value, builtins.ValueError)
+
+    def test_invalid_url_message_masks_password(self) -> None:
+        with pytest.raises(aiobtclientapi.ValueError) as info:
+            parse_url("transmission", "user:hunter2@localhost:99999")
+        assert "hunter2" not in str(info.value)
+
+
+class TestSources:
+    def test_metainfo_infohash_is_sha1_of_info(self) -> None:
+        info = b"d6:lengthi3e4:name1:a12:piece lengthi16384e6:pieces20:" + b"x" * 20 + b"e"
+        data = b"d4:info" + info + b"e"
+        source = source_from_metainfo(data, "a.torrent")
+        assert source.infohash == hashlib.sha1(info).hexdigest()
+        assert source.name == "a"
+        assert [f.size for f in source.files] == [3]
+
+    @pytest.mark.parametrize("data", [b"", b"garbage", b"d4:infoi1ee", b"d3:foo3:bare", b"d4:infod4:name1:aee"])
+    def test_invalid_metainfo(self, data: bytes) -> None:
+        with pytest.raises(aiobtclientapi.InvalidTorrentError, match="bad.torrent"):
+            source_from_metainfo(data, "bad.torrent")
+
+    def test_magnet(self) -> None:
+        source = source_from_magnet(f"magnet:?xt=urn:btih:{HASH.upper()}&dn=Name")
+        assert (source.infohash, source.name) == (HASH, "Name")
+
+    def test_magnet_without_infohash(self) -> None:
+        with pytest.raises(aiobtclientapi.InvalidTorrentError):
+            source_from_magnet("magnet:?dn=x")
+
+    def test_bare_infohash_becomes_magnet(self) -> None:
+        assert source_from_infohash(HASH).magnet == f"magnet:?xt=urn:btih:{HASH}"
+
+
+class TestErrors:
+    def test_builtin_names_subclass_builtins(self) -> None:
+        assert issubclass(aiobtclientapi.ValueError, builtins.ValueError)
+        assert issubclass(aiobtclientapi.ConnectionError, builtins.ConnectionError)
+        assert issubclass(aiobtclientapi.TimeoutError, builtins.TimeoutError)
+        assert issubclass(aiobtclientapi.TimeoutError, aiobtclientapi.ConnectionError)
+        assert issubclass(aiobtclientapi.AuthenticationError, aiobtclientapi.ConnectionError)
+        assert issubclass(aiobtclientapi.NotImplementedError, builtins.NotImplementedError)
+        for name in ("NoSuchTorrentError", "InvalidTorrentError", "AddTorrentError", "StartTorrentError",
+                     "StopTorrentError", "VerifyTorrentError"):  # fmt: skip
+            assert issubclass(getattr(aiobtclientapi, name), aiobtclientapi.ResponseError)
+        assert issubclass(aiobtclientapi.TorrentAlreadyAdded, aiobtclientapi.TorrentWarning)
+        assert issubclass(aiobtclientapi.TorrentWarning, aiobtclientapi.Warning)
+
+    def test_message_and_equality(self) -> None:
+        error = aiobtclientapi.TimeoutError("x: timed out")
+        assert str(error) == "x: timed out"
+        assert error == aiobtclientapi.TimeoutError("x: timed out")
+        assert error != aiobtclientapi.ConnectionError("x: timed out")
+
+    def test_torrent_warning_carries_infohash_and_name(self) -> None:
+        warning = aiobtclientapi.TorrentAlreadyStopped(HASH, "Foo")
+        assert (warning.infohash, warning.name) == (HASH, "Foo")
+        assert "Foo" in str(warning)
+
+
+class TestResponse:
+    def test_fields_and_success(self) -> None:
+        response = Response("stopped", "already_stopped")
+        assert response.success
+        assert response.fields == ("success", "warnings", "errors", "tasks", "stopped", "already_stopped")
+        response.errors.append(aiobtclientapi.NoSuchTorrentError(HASH))
+        assert not response.success
+        with pytest.raises(AttributeError):
+            _ = response.added
