@@ -81,7 +81,7 @@ def client_names() -> tuple[str, ...]:
     return tuple(sorted(_CLASSES))
 
 
-def api_class(name: str) -> type[APIBase]:
+def api_class(name: str) -> type[_ClientAPI]:
     """The API class for client `name`. Raises :class:`~aiobtclientapi.ValueError`."""
     try:
         return _CLASSES[name]
@@ -103,7 +103,7 @@ def api(
 ) -> APIBase:
     """An API object for client `name` at `url`."""
     cls = api_class(name)
-    return cls(  # type: ignore[call-arg]
+    return cls(
         url,
         username=username,
         password=password,
