@@ -69,7 +69,7 @@ def main() -> None:
         process = subprocess.Popen(
             [daemon_binary, "-f", "-g", str(root / "config"), "-p", str(port), "--rpc-bind-address", "127.0.0.1",
              "-t", "-u", USER, "-v", PASSWORD, "-w", str(downloads), "-P", str(free_port()),
-             "--no-dht", "--no-portmap", "--no-lpd"],  # fmt: skip
+             "--no-dht", "--no-portmap", "--no-lpd"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

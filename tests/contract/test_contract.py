@@ -154,9 +154,9 @@ async def test_add_without_verification(target: Target, api: APIBase, new_torren
     # Either the client skipped the check, or the Response says it couldn't.
     cant_skip = [w for w in response.warnings if "verif" in str(w).lower()]
     if not cant_skip:
-        async for infohash, progress in api.verify_wait(torrent.infohash):
-            assert infohash == torrent.infohash
-        assert progress == 100
+        results = [item async for item in api.verify_wait(torrent.infohash)]
+        assert {infohash for infohash, _ in results} == {torrent.infohash}
+        assert results[-1][1] == 100
 
 
 # --- start / stop ------------------------------------------------------------------------

@@ -90,8 +90,10 @@ class TransmissionTarget(Target):
     async def raw_states(self, api: APIBase, infohashes: list[str]) -> dict[str, RawState]:
         states: dict[str, RawState] = {}
         for row in await self._torrents(api, infohashes):
-            status = row["status"]
-            states[row["hashString"].lower()] = "stopped" if status == 0 else "verifying" if status in (1, 2) else "active"
+            status = row["status"]  # 0 stopped, 1-2 (queued to) verify, 3-6 queued/downloading/seeding
+            states[row["hashString"].lower()] = (
+                "stopped" if status == 0 else "verifying" if status in (1, 2) else "active"
+            )
         return states
 
     async def raw_infohashes(self, api: APIBase) -> set[str]:

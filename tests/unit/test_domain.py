@@ -98,7 +98,7 @@ class TestSources:
 
     @pytest.mark.parametrize("data", [b"", b"garbage", b"d4:infoi1ee", b"d3:foo3:bare", b"d4:infod4:name1:aee"])
     def test_invalid_metainfo(self, data: bytes) -> None:
-        with pytest.raises(aiobtclientapi.InvalidTorrentError, match="bad.torrent"):
+        with pytest.raises(aiobtclientapi.InvalidTorrentError, match=r"bad\.torrent"):
             source_from_metainfo(data, "bad.torrent")
 
     def test_magnet(self) -> None:
