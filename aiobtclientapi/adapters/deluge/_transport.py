@@ -62,14 +62,17 @@ class DaemonError(errors.ResponseError):
         self.message = message
 
 
-def _exception_message(exc_args: Any, exc_kwargs: Any) -> str:
-    # DelugeError keeps the constructor's arguments: the message is the first
-    # positional one or the `message` keyword (IncompatibleClient, NotAuthorizedError).
+def _exception_message(exc_name: str, exc_args: Any, exc_kwargs: Any) -> str:
+    # DelugeError sends its constructor's arguments, not its message: rebuild
+    # the message of the ones whose arguments are not the message itself.
+    args = list(exc_args) if isinstance(exc_args, (list, tuple)) else []
     if isinstance(exc_kwargs, dict) and isinstance(exc_kwargs.get("message"), str):
         return str(exc_kwargs["message"])
-    if isinstance(exc_args, (list, tuple)) and exc_args:
-        return str(exc_args[0])
-    return ""
+    if exc_name == "NotAuthorizedError" and len(args) == 2:
+        return f"Auth level too low: {args[0]} < {args[1]}"
+    if exc_name == "WrappedException" and len(args) >= 2:
+        return f"{args[1]}: {args[0]}"  # (message, original exception type, traceback)
+    return str(args[0]) if args else ""
 
 
 class FrameDecoder:
@@ -116,9 +119,7 @@ class FrameDecoder:
             except zlib.error as exc:
                 raise errors.ConnectionError(f"{self._where}: undecodable reply: zlib: {exc}") from exc
             if inflater.unconsumed_tail:
-                raise errors.ConnectionError(
-                    f"{self._where}: reply inflates to more than {MAX_DECOMPRESSED} bytes"
-                )
+                raise errors.ConnectionError(f"{self._where}: reply inflates to more than {MAX_DECOMPRESSED} bytes")
             if not inflater.eof:
                 raise errors.ConnectionError(f"{self._where}: undecodable reply: truncated zlib stream")
             try:
@@ -172,6 +173,8 @@ class DelugeTransport:
         self._ids = itertools.count(1)
         self._subscribers: dict[str, list[EventCallback]] = {}
         self._write_lock = asyncio.Lock()
+        #: How many connections were opened (each reconnect opens one).
+        self.connections_opened = 0
         self._log = get_logger(client="deluge", url=self._where)
 
     @property
@@ -208,6 +211,7 @@ class DelugeTransport:
             writer.close()
             raise
         self._reader, self._writer = reader, writer
+        self.connections_opened += 1
         self._read_task = asyncio.get_running_loop().create_task(self._read_loop(reader))
 
     async def login(self) -> None:
@@ -227,8 +231,7 @@ class DelugeTransport:
             # A Deluge 2.x daemon always answers daemon.login; Deluge 1.x
             # buffers our frames forever without answering.
             raise errors.TimeoutError(
-                f"{self._where}: no reply to login within {self.options.timeout}s "
-                "(not a Deluge 2.x daemon?)"
+                f"{self._where}: no reply to login within {self.options.timeout}s (not a Deluge 2.x daemon?)"
             ) from exc
 
     async def connect(self) -> None:
@@ -278,8 +281,10 @@ class DelugeTransport:
             error = exc
         except (OSError, ssl.SSLError) as exc:
             error = errors.ConnectionError(f"{self._where}: connection lost: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
         except Exception as exc:  # a reply shaped so oddly that dispatching it failed
             error = errors.ConnectionError(f"{self._where}: malformed reply: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
         # Only reached when the connection broke, not when close() cancelled us.
         self._log.debug("connection lost", error=str(error))
         writer = self._writer
@@ -304,7 +309,7 @@ class DelugeTransport:
                 exc_name = str(message[2])
                 exc_args = message[3] if len(message) > 3 else ()
                 exc_kwargs = message[4] if len(message) > 4 else {}
-                future.set_exception(_PendingError(exc_name, _exception_message(exc_args, exc_kwargs)))
+                future.set_exception(_PendingError(exc_name, _exception_message(exc_name, exc_args, exc_kwargs)))
         elif kind == RPC_EVENT and len(message) >= 2:
             self._emit(str(message[1]), message[2] if len(message) > 2 else ())
         else:
@@ -341,9 +346,7 @@ class DelugeTransport:
         try:
             return await asyncio.wait_for(future, self.options.timeout)
         except TimeoutError as exc:
-            raise errors.TimeoutError(
-                f"{self._where}: {method}: no reply within {self.options.timeout}s"
-            ) from exc
+            raise errors.TimeoutError(f"{self._where}: {method}: no reply within {self.options.timeout}s") from exc
         except _PendingError as exc:
             raise DaemonError(self._where, method, exc.exc_name, exc.message) from None
         finally:

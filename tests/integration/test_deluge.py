@@ -1,0 +1,477 @@
+"""Deluge-specific behaviour against a real deluged, and against a hostile peer.
+
+The hostile peer is a real TLS server on loopback (throwaway certificate made
+with openssl) that answers our requests with what a broken or malicious
+daemon could send; every case must end in an error of our hierarchy within
+the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import ssl
+import struct
+import subprocess
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rencode
+
+import aiobtclientapi
+from aiobtclientapi import ConnectionStatus
+from aiobtclientapi.adapters.deluge import DelugeAdapter
+from aiobtclientapi.adapters.deluge._transport import MAX_DECOMPRESSED, MAX_FRAME, DelugeTransport
+from aiobtclientapi.application.ports import AddOptions, ClientPort, ConnectionOptions
+from aiobtclientapi.domain.source import source_from_metainfo
+from aiobtclientapi.domain.url import ClientURL, parse_url
+from tests.integration._daemon import NativeProcess, require_binary
+from tests.integration.deluge import DelugeDaemon
+from tests.torrents import make_torrent
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DelugeDaemon]:
+    # A daemon of its own: the restart test must not disturb the contract suite's.
+    deluged = DelugeDaemon(tmp_path_factory.mktemp("deluge-specific"))
+    deluged.start()
+    try:
+        yield deluged
+    finally:
+        deluged.stop()
+
+
+def _url(daemon: DelugeDaemon, password: str | None = None) -> ClientURL:
+    return parse_url("deluge", f"{daemon.username}:{password or daemon.password}@127.0.0.1:{daemon.port}")
+
+
+@pytest.fixture
+async def adapter(daemon: DelugeDaemon) -> AsyncIterator[DelugeAdapter]:
+    deluge = DelugeAdapter(_url(daemon), ConnectionOptions(timeout=10))
+    await deluge.connect()
+    try:
+        yield deluge
+    finally:
+        await deluge.disconnect()
+
+
+def test_adapter_fits_the_port(daemon: DelugeDaemon) -> None:
+    port: ClientPort = DelugeAdapter(_url(daemon), ConnectionOptions())  # mypy checks the fit
+    assert port.add_limitations == frozenset()
+    assert port.status is ConnectionStatus.disconnected
+
+
+# --- one connection, many calls ------------------------------------------------------------
+async def test_concurrent_calls_share_one_connection(adapter: DelugeAdapter) -> None:
+    config = await adapter.call("core.get_config")
+    keys = sorted(config)[:49]
+    opened = adapter.transport.connections_opened
+    replies = await asyncio.gather(
+        adapter.call("daemon.info"), *(adapter.call("core.get_config_value", key) for key in keys)
+    )
+    assert isinstance(replies[0], str) and replies[0].startswith("2.")
+    for key, reply in zip(keys, replies[1:], strict=True):
+        expected = config[key]
+        assert reply == expected, key
+    assert adapter.transport.connections_opened == opened
+
+
+async def test_call_passes_args_and_kwargs(adapter: DelugeAdapter, daemon: DelugeDaemon, tmp_path: Path) -> None:
+    torrent = make_torrent(daemon.download_dir, tmp_path)
+    source = source_from_metainfo(torrent.torrent_path.read_bytes(), str(torrent.torrent_path))
+    [outcome] = await adapter.add([source], AddOptions(stopped=True))
+    assert outcome.status == "added"
+    rows = await adapter.call("core.get_torrents_status", {"id": [torrent.infohash]}, keys=["name"])
+    assert rows == {torrent.infohash: {"name": torrent.name}}
+    with pytest.raises(aiobtclientapi.ResponseError, match=r"no\.such\.method"):
+        await adapter.call("no.such.method")
+
+
+# --- batched primitives on the real daemon --------------------------------------------------
+async def test_add_duplicate_and_unknown_ids(adapter: DelugeAdapter, daemon: DelugeDaemon, tmp_path: Path) -> None:
+    torrents = [make_torrent(daemon.download_dir, tmp_path) for _ in range(3)]
+    sources = [source_from_metainfo(t.torrent_path.read_bytes(), str(t.torrent_path)) for t in torrents]
+    outcomes = await adapter.add(sources, AddOptions(stopped=True))
+    assert [(o.status, o.infohash) for o in outcomes] == [("added", t.infohash) for t in torrents]
+    again = await adapter.add([*sources, sources[0]], AddOptions(stopped=True))
+    assert [(o.status, o.infohash) for o in again] == [
+        *(("already_added", t.infohash) for t in torrents),
+        ("already_added", torrents[0].infohash),
+    ]
+
+    hashes = [t.infohash for t in torrents]
+    unknown = "00000000000000000000000000000000000000aa"
+    assert await adapter.start([unknown, *hashes]) == {unknown: "No such torrent"}
+
+    async def states() -> dict[str, str]:
+        rows = await adapter.call("core.get_torrents_status", {"id": hashes}, ["state"])
+        return {h: row["state"] for h, row in rows.items()}
+
+    await _poll(lambda: states(), lambda s: "Paused" not in s.values(), "torrents to start")
+    assert await adapter.stop([*hashes, unknown]) == {unknown: "No such torrent"}
+    await _poll(lambda: states(), lambda s: set(s.values()) == {"Paused"}, "torrents to stop")
+    snapshot = await adapter.snapshot([*hashes, unknown])
+    assert set(snapshot) == set(hashes)
+    assert all(status.stopped is True for status in snapshot.values())
+
+
+async def _poll(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        value = await read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out waiting for {what}: {value}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+# --- login --------------------------------------------------------------------------------
+async def test_wrong_password(daemon: DelugeDaemon) -> None:
+    deluge = DelugeAdapter(_url(daemon, "wrong-password"), ConnectionOptions(timeout=10))
+    with pytest.raises(aiobtclientapi.AuthenticationError) as info:
+        await deluge.connect()
+    assert "wrong-password" not in str(info.value)
+    assert deluge.status is ConnectionStatus.disconnected
+    with pytest.raises(aiobtclientapi.AuthenticationError):
+        await deluge.call("daemon.info")
+    await deluge.disconnect()
+
+
+async def test_calls_before_login_are_refused(daemon: DelugeDaemon) -> None:
+    # protocols.md says the daemon drops calls before login without a reply;
+    # Deluge 2.0.3 answers them with NotAuthorizedError (a new session has
+    # auth level 0) — the daemon wins. daemon.info needs no login.
+    transport = DelugeTransport(_url(daemon), ConnectionOptions(timeout=5))
+    await transport.open()
+    try:
+        assert (await transport.call("daemon.info")).startswith("2.")
+        started = time.monotonic()
+        with pytest.raises(aiobtclientapi.ResponseError, match=r"NotAuthorizedError: Auth level too low: 0 < "):
+            await transport.call("core.get_session_state")
+        assert time.monotonic() - started < 2
+        await transport.login()
+        assert isinstance(await transport.call("core.get_session_state"), (list, tuple))
+    finally:
+        await transport.close()
+
+
+async def test_unanswered_call_times_out(daemon: DelugeDaemon) -> None:
+    transport = DelugeTransport(_url(daemon), ConnectionOptions(timeout=0.5))
+    await transport.connect()
+    process = daemon.process
+    assert isinstance(process, NativeProcess)
+    os.kill(process.popen.pid, signal.SIGSTOP)  # the daemon hears nothing and answers nothing
+    try:
+        started = time.monotonic()
+        with pytest.raises(aiobtclientapi.TimeoutError, match=r"core\.get_session_state: no reply within 0\.5s"):
+            await transport.call("core.get_session_state")
+        assert time.monotonic() - started < 2
+    finally:
+        os.kill(process.popen.pid, signal.SIGCONT)
+    # The late reply to the timed-out call is dropped; the connection goes on.
+    transport.options = ConnectionOptions(timeout=10)
+    assert (await transport.call("daemon.info")).startswith("2.")
+    assert transport.is_open
+    await transport.close()
+
+
+# --- connection loss ------------------------------------------------------------------------
+async def test_daemon_restart(daemon: DelugeDaemon) -> None:
+    api = aiobtclientapi.api("deluge", daemon.url, timeout=10)
+    seen: list[ConnectionStatus] = []
+    api.on_status_change(seen.append)
+    version = await api.call("daemon.info")
+    assert api.status is ConnectionStatus.connected
+    process = daemon.process
+    assert isinstance(process, NativeProcess)
+
+    # Freeze the daemon so a call is really in flight, then kill it.
+    os.kill(process.popen.pid, signal.SIGSTOP)
+    in_flight = asyncio.ensure_future(api.call("core.get_session_state"))
+    await asyncio.sleep(0.3)
+    assert not in_flight.done()
+    os.kill(process.popen.pid, signal.SIGKILL)
+    started = time.monotonic()
+    with pytest.raises(aiobtclientapi.ConnectionError) as info:
+        await in_flight
+    assert not isinstance(info.value, aiobtclientapi.TimeoutError)
+    assert time.monotonic() - started < 5
+    assert seen[-1] is ConnectionStatus.disconnected  # (api.status, read again, confuses mypy)
+    assert daemon.password not in str(info.value)
+
+    # While the daemon is down the next call fails fast, without hanging.
+    process.popen.wait(timeout=10)
+    with pytest.raises(aiobtclientapi.ConnectionError):
+        await api.call("daemon.info")
+
+    daemon.start()
+    # The same API object connects and logs in again by itself.
+    assert await api.call("daemon.info") == version
+    assert isinstance(await api.call("core.get_session_state"), (list, tuple))
+    assert api.status is ConnectionStatus.connected
+    assert seen == [
+        ConnectionStatus.connecting,
+        ConnectionStatus.connected,
+        ConnectionStatus.disconnected,
+        ConnectionStatus.connecting,
+        ConnectionStatus.disconnected,
+        ConnectionStatus.connecting,
+        ConnectionStatus.connected,
+    ]
+    await api.disconnect()
+
+
+# --- TLS: pinned fingerprint and CA file ---------------------------------------------------
+def _fingerprint(cert_path: Path) -> str:
+    der = ssl.PEM_cert_to_DER_cert(cert_path.read_text())
+    return hashlib.sha256(der).hexdigest()
+
+
+async def test_pinned_fingerprint(daemon: DelugeDaemon) -> None:
+    right = _fingerprint(daemon.cert_path)
+    colons = ":".join(right[i : i + 2] for i in range(0, len(right), 2)).upper()
+    for pin in (right, colons):
+        api = aiobtclientapi.api("deluge", daemon.url, tls_fingerprint=pin)
+        assert (await api.call("daemon.info")).startswith("2.")
+        await api.disconnect()
+    wrong = hashlib.sha256(b"another certificate").hexdigest()
+    api = aiobtclientapi.api("deluge", daemon.url, tls_fingerprint=wrong)
+    with pytest.raises(aiobtclientapi.ConnectionError, match="fingerprint mismatch"):
+        await api.call("daemon.info")
+    assert api.status is ConnectionStatus.disconnected
+    await api.disconnect()
+
+
+async def test_ca_file(daemon: DelugeDaemon, peer_cert: tuple[Path, Path]) -> None:
+    # The daemon's self-signed certificate is its own CA.
+    api = aiobtclientapi.api("deluge", daemon.url, tls_ca_file=str(daemon.cert_path))
+    assert (await api.call("daemon.info")).startswith("2.")
+    await api.disconnect()
+    other_cert, _ = peer_cert
+    api = aiobtclientapi.api("deluge", daemon.url, tls_ca_file=str(other_cert))
+    with pytest.raises(aiobtclientapi.ConnectionError, match="certificate verification failed"):
+        await api.call("daemon.info")
+    await api.disconnect()
+
+
+# --- events -------------------------------------------------------------------------------------
+async def test_torrent_added_event(adapter: DelugeAdapter, daemon: DelugeDaemon, tmp_path: Path) -> None:
+    added: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    unsubscribe = await adapter.subscribe("TorrentAddedEvent", lambda *args: added.put_nowait(args))
+    try:
+        torrent = make_torrent(daemon.download_dir, tmp_path)
+        source = source_from_metainfo(torrent.torrent_path.read_bytes(), str(torrent.torrent_path))
+        # Replies and events share the connection: both must arrive intact.
+        outcomes, info = await asyncio.gather(
+            adapter.add([source], AddOptions(stopped=True)), adapter.call("daemon.info")
+        )
+        assert outcomes[0].status == "added"
+        assert info.startswith("2.")
+        torrent_id, from_state = await asyncio.wait_for(added.get(), 10)
+        assert torrent_id == torrent.infohash
+        assert from_state is False
+    finally:
+        unsubscribe()
+
+
+# --- a hostile peer ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def peer_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate and key, made with openssl."""
+    directory = tmp_path_factory.mktemp("peer-cert")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            require_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _frame(obj: Any) -> bytes:
+    body = zlib.compress(rencode.dumps(obj))
+    return struct.pack("!BI", 1, len(body)) + body
+
+
+def _requests(data: bytes) -> tuple[list[Any], bytes]:
+    """Our requests in `data`, parsed independently of the adapter's own
+    decoder, and the bytes of an incomplete frame left over."""
+    calls: list[Any] = []
+    while len(data) >= 5:
+        version, length = struct.unpack("!BI", data[:5])
+        assert version == 1
+        if len(data) < 5 + length:
+            break
+        calls.extend(rencode.loads(zlib.decompress(data[5 : 5 + length]), decode_utf8=True))
+        data = data[5 + length :]
+    return calls, data
+
+
+def _inflating_body(size: int) -> bytes:
+    """A small zlib stream that inflates to `size` zero bytes."""
+    deflater = zlib.compressobj(9)
+    chunk = bytes(1024 * 1024)
+    parts = [deflater.compress(chunk) for _ in range(size // len(chunk) + 1)]
+    return b"".join(parts) + deflater.flush()
+
+
+Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def hostile_peer(cert: tuple[Path, Path], behaviour: Behaviour) -> AsyncIterator[int]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert[0]), str(cert[1]))
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await behaviour(reader, writer)
+        except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def _first_request(reader: asyncio.StreamReader) -> Any:
+    header = await reader.readexactly(5)
+    _, length = struct.unpack("!BI", header)
+    return _requests(header + await reader.readexactly(length))[0][0]
+
+
+async def _send_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _first_request(reader)
+    writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    await writer.drain()
+    await reader.read()
+
+
+async def _send_huge_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _first_request(reader)
+    writer.write(struct.pack("!BI", 1, 0xFFFFFFFF) + b"\x78\x9c")
+    await writer.drain()
+    await reader.read()
+
+
+async def _send_bomb(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _first_request(reader)
+    body = _inflating_body(MAX_DECOMPRESSED + 1024 * 1024)
+    assert len(body) < MAX_FRAME
+    writer.write(struct.pack("!BI", 1, len(body)) + body)
+    await writer.drain()
+    await reader.read()
+
+
+async def _send_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # reads until we hang up, answers nothing
+
+
+async def _send_deluge1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    request_id = (await _first_request(reader))[0]
+    # Deluge 1.3: zlib(rencode(message)) with no version byte or length.
+    writer.write(zlib.compress(rencode.dumps((1, request_id, True))))
+    await writer.drain()
+    await reader.read()
+
+
+async def _send_bad_rencode(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _first_request(reader)
+    body = zlib.compress(b"\xff\xfe not rencode")
+    writer.write(struct.pack("!BI", 1, len(body)) + body)
+    await writer.drain()
+    await reader.read()
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _first_request(reader)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error", "message"),
+    [
+        (_send_garbage, aiobtclientapi.ConnectionError, "unsupported protocol: not a Deluge 2.x daemon"),
+        (_send_huge_header, aiobtclientapi.ConnectionError, "exceeds the limit"),
+        (_send_bomb, aiobtclientapi.ConnectionError, "inflates to more than"),
+        (_send_nothing, aiobtclientapi.TimeoutError, "no reply to login"),
+        (_send_deluge1, aiobtclientapi.ConnectionError, "Deluge 1.x"),
+        (_send_bad_rencode, aiobtclientapi.ConnectionError, "undecodable reply"),
+        (_hang_up, aiobtclientapi.ConnectionError, "connection closed by the daemon"),
+    ],
+    ids=["garbage", "huge-header", "zlib-bomb", "silence", "deluge-1.3", "bad-rencode", "hang-up"],
+)
+async def test_hostile_peer(
+    peer_cert: tuple[Path, Path], behaviour: Behaviour, error: type[Exception], message: str
+) -> None:
+    timeout = 2.0
+    async with hostile_peer(peer_cert, behaviour) as port:
+        deluge = DelugeAdapter(
+            parse_url("deluge", f"user:secret-pw@127.0.0.1:{port}"), ConnectionOptions(timeout=timeout)
+        )
+        started = time.monotonic()
+        with pytest.raises(error, match=message) as info:
+            await deluge.connect()
+        assert time.monotonic() - started < timeout + 1
+        assert isinstance(info.value, aiobtclientapi.Error)
+        assert "secret-pw" not in str(info.value)
+        assert f"127.0.0.1:{port}" in str(info.value)
+        assert deluge.status is ConnectionStatus.disconnected
+        await deluge.disconnect()
+
+
+async def _split_and_batched(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A correct peer that cuts replies into single bytes and packs several into one write."""
+    buffer = b""
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            return
+        calls, buffer = _requests(buffer + data)
+        replies = b""
+        for request_id, method, _args, _kwargs in calls:
+            value = 10 if method == "daemon.login" else f"{method}#{request_id}"
+            replies += _frame((3, "SomeEvent", [request_id])) + _frame((1, request_id, value))
+        if len(calls) == 1:
+            for byte in replies:
+                writer.write(bytes([byte]))
+                await writer.drain()
+        else:
+            writer.write(replies)
+            await writer.drain()
+
+
+async def test_frames_split_and_batched(peer_cert: tuple[Path, Path]) -> None:
+    async with hostile_peer(peer_cert, _split_and_batched) as port:
+        deluge = DelugeAdapter(parse_url("deluge", f"user:pw@127.0.0.1:{port}"), ConnectionOptions(timeout=5))
+        events: list[Any] = []
+        deluge.transport.subscribe("SomeEvent", events.append)
+        await deluge.connect()
+        replies = await asyncio.gather(*(deluge.call(f"m{i}") for i in range(20)))
+        assert [reply.split("#")[0] for reply in replies] == [f"m{i}" for i in range(20)]
+        assert len(events) >= 21  # login + set_event_interest + 20 calls, each preceded by an event
+        await deluge.disconnect()
