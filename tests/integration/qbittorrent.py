@@ -19,6 +19,7 @@ from typing import Any
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
+from tests.integration._containers import container_labels, container_targets
 from tests.integration._daemon import Daemon, NativeRunner, free_port
 
 #: Raw qBittorrent states (4.x spells paused*, 5.x stopped*), read without the adapter's table.
@@ -154,7 +155,8 @@ def _version() -> str:
 
 
 def target_ids() -> list[str]:
-    return [f"qbittorrent-{_version()}"]
+    # Containers (newer Debian: qBittorrent 5.x) only with BTC_CONTAINERS=1.
+    return [f"qbittorrent-{_version()}", *container_labels("qbittorrent")]
 
 
 def raw_state(state: str) -> RawState:
@@ -210,9 +212,21 @@ class QbittorrentTarget(Target):
 
 @contextlib.contextmanager
 def targets(workdir: Path) -> Iterator[dict[str, Target]]:
-    daemon = QbittorrentDaemon(workdir)
-    daemon.start()
-    try:
-        yield {daemon.label: QbittorrentTarget(daemon)}
-    finally:
-        daemon.stop()
+    native_dir = workdir / "native"
+    native_dir.mkdir(parents=True, exist_ok=True)
+    daemon = QbittorrentDaemon(native_dir)
+    with contextlib.ExitStack() as stack:
+        stack.callback(daemon.stop)
+        daemon.start()
+        found: dict[str, Target] = {daemon.label: QbittorrentTarget(daemon)}
+        found.update(
+            stack.enter_context(
+                container_targets(
+                    "qbittorrent",
+                    workdir / "containers",
+                    lambda path, runner: QbittorrentDaemon(path, runner),
+                    lambda started: [QbittorrentTarget(started)],
+                )
+            )
+        )
+        yield found

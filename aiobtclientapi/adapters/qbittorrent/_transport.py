@@ -173,12 +173,16 @@ class QbittorrentTransport:
         return errors.ResponseError(f"{self.url}: {method}: HTTP {reply.status}" + (f": {body}" if body else ""))
 
     def decode(self, method: str, reply: _http.HttpReply) -> Any:
-        """By Content-Type: JSON decoded, text as str, anything else as bytes."""
+        """By Content-Type: JSON decoded, UTF-8 text as str, anything else as bytes."""
         import msgspec
 
         content_type = next((v for k, v in reply.headers.items() if k.lower() == "content-type"), "").lower()
         if not content_type or content_type.startswith("text/"):
-            return reply.text()
+            try:
+                return reply.body.decode("utf-8")
+            except UnicodeDecodeError:
+                # 4.5.2 serves torrents/export (a .torrent) as text/plain.
+                return reply.body
         if "json" not in content_type:
             return reply.body
         try:

@@ -1,0 +1,328 @@
+"""qBittorrent-specific behaviour, against real qbittorrent-nox daemons."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aiobtclientapi
+from aiobtclientapi import APIBase
+from aiobtclientapi.adapters.qbittorrent import QbittorrentAdapter
+from aiobtclientapi.adapters.qbittorrent._wire import TorrentRow, parse_webapi_version, to_status, webapi_names
+from aiobtclientapi.application.ports import AddOptions, ClientPort, ConnectionOptions
+from aiobtclientapi.domain.source import source_from_metainfo
+from aiobtclientapi.domain.torrent import TorrentState
+from aiobtclientapi.domain.url import parse_url
+from tests.integration._containers import runners
+from tests.integration._daemon import NativeRunner
+from tests.integration.qbittorrent import QbittorrentDaemon
+from tests.torrents import TestTorrent, make_torrent
+
+PAUSED = {"pausedUP", "pausedDL", "stoppedUP", "stoppedDL"}
+SEEDING = {"uploading", "stalledUP", "forcedUP", "queuedUP"}
+
+
+# The native daemon, and with BTC_CONTAINERS=1 the newer ones in containers too.
+RUNNERS: list[NativeRunner] = [NativeRunner(), *runners()]
+
+
+@pytest.fixture(scope="module", params=RUNNERS, ids=[runner.name for runner in RUNNERS])
+def runner(request: pytest.FixtureRequest) -> NativeRunner:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def daemon(runner: NativeRunner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QbittorrentDaemon]:
+    daemon = QbittorrentDaemon(tmp_path_factory.mktemp("qbittorrent"), runner)
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def https_daemon(runner: NativeRunner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QbittorrentDaemon]:
+    daemon = QbittorrentDaemon(tmp_path_factory.mktemp("qbittorrent-https"), runner, https=True)
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+async def api(daemon: QbittorrentDaemon) -> AsyncIterator[APIBase]:
+    api = aiobtclientapi.api("qbittorrent", daemon.url)
+    async with api:
+        yield api
+
+
+def new_torrent(daemon: QbittorrentDaemon, tmp_path: Path, **kwargs: Any) -> TestTorrent:
+    return make_torrent(daemon.download_dir, tmp_path / "torrents", **kwargs)
+
+
+async def raw_rows(api: APIBase, *infohashes: str) -> dict[str, dict[str, Any]]:
+    rows = await api.call("torrents/info", hashes="|".join(infohashes))
+    return {row["hash"]: row for row in rows}
+
+
+async def settled_row(api: APIBase, infohash: str, timeout: float = 30) -> dict[str, Any]:
+    """The raw row once the daemon no longer checks the torrent (and has refreshed)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        row = (await raw_rows(api, infohash)).get(infohash)
+        if row is not None and not row["state"].startswith("checking"):
+            return row
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Still checking after {timeout}s: {row}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+
+
+def request_lines(caplog: pytest.LogCaptureFixture, method: str) -> list[str]:
+    """The adapter's debug lines for requests of Web API `method`."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if "event='request'" in r.getMessage() and f"method='{method}'" in r.getMessage()
+    ]
+
+
+# --- pure: version table and states -------------------------------------------------------
+def test_adapter_fits_the_port() -> None:
+    port: ClientPort = QbittorrentAdapter(parse_url("qbittorrent", "localhost"), ConnectionOptions())
+    assert port.add_limitations == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("version", "start", "stop", "flag"),
+    [
+        ("2.8.19", "torrents/resume", "torrents/pause", "paused"),  # 4.5.2
+        ("2.10.4", "torrents/resume", "torrents/pause", "paused"),  # 4.6
+        ("2.11.0", "torrents/start", "torrents/stop", "stopped"),  # 5.0
+        ("2.11.4", "torrents/start", "torrents/stop", "stopped"),  # 5.1
+        ("2.14.1", "torrents/start", "torrents/stop", "stopped"),  # 5.2
+    ],
+)
+def test_webapi_version_picks_names(version: str, start: str, stop: str, flag: str) -> None:
+    names = webapi_names(parse_webapi_version(version))
+    assert (names.start, names.stop, names.add_stopped) == (start, stop, flag)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected", "stopped"),
+    [
+        ("pausedUP", TorrentState.stopped, True),
+        ("stoppedUP", TorrentState.stopped, True),
+        ("pausedDL", TorrentState.stopped, True),
+        ("stoppedDL", TorrentState.stopped, True),
+        ("stalledUP", TorrentState.seeding, False),
+        ("downloading", TorrentState.downloading, False),
+        ("metaDL", TorrentState.metadata, False),
+        ("queuedDL", TorrentState.queued, False),
+        ("checkingUP", TorrentState.verifying, None),
+        ("checkingResumeData", TorrentState.verifying, None),
+        ("somethingNew", TorrentState.unknown, None),
+    ],
+)
+def test_state_table_covers_4x_and_5x(state: str, expected: TorrentState, stopped: bool | None) -> None:
+    status = to_status(TorrentRow(hash="ab" * 20, name="x", state=state, progress=0.5), "ab" * 20)
+    assert (status.state, status.stopped) == (expected, stopped)
+    assert status.verify_progress == (0.5 if expected is TorrentState.verifying else None)
+
+
+# --- login and sessions -------------------------------------------------------------------------
+async def test_wrong_password(daemon: QbittorrentDaemon) -> None:
+    api = aiobtclientapi.api("qbittorrent", daemon.url_with(password="Not-The-Pa55"))
+    with pytest.raises(aiobtclientapi.AuthenticationError) as info:
+        await api.get_infohashes()
+    assert "Not-The-Pa55" not in str(info.value)
+    assert f"127.0.0.1:{daemon.port}" in str(info.value)
+    assert api.status is aiobtclientapi.ConnectionStatus.disconnected
+    await api.disconnect()
+
+
+async def test_relogin_after_daemon_restart(daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+    api = aiobtclientapi.api("qbittorrent", daemon.url)
+    async with api:
+        await api.get_infohashes()
+        # Restarted between two calls: the session cookie is stale (403) → log in again.
+        await asyncio.to_thread(daemon.restart)
+        torrent = new_torrent(daemon, tmp_path)
+        response = await api.add(str(torrent.torrent_path), stopped=True)
+        assert response.success, response.errors
+        assert torrent.infohash in await raw_rows(api, torrent.infohash)
+
+        # Down while called: ConnectionError; back up: the same object works again.
+        await asyncio.to_thread(daemon.stop)
+        with pytest.raises(aiobtclientapi.ConnectionError):
+            await api.get_infohashes()
+        await asyncio.to_thread(daemon.start)
+        assert torrent.infohash in await api.get_infohashes()
+        assert api.status is aiobtclientapi.ConnectionStatus.connected
+
+
+async def test_relogin_is_one_extra_login(daemon: QbittorrentDaemon, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiobtclientapi")
+    api = aiobtclientapi.api("qbittorrent", daemon.url)
+    async with api:
+        await api.get_infohashes()
+        await asyncio.to_thread(daemon.restart)
+        await api.get_infohashes()
+    assert len(request_lines(caplog, "auth/login")) == 2
+    # The refused request was sent again once, after the login.
+    assert [("status=403" in line) for line in request_lines(caplog, "torrents/info")] == [False, True, False]
+
+
+# --- HTTPS --------------------------------------------------------------------------------------
+async def test_https_refuses_unknown_certificate(https_daemon: QbittorrentDaemon) -> None:
+    api = aiobtclientapi.api("qbittorrent", https_daemon.url)
+    with pytest.raises(aiobtclientapi.ConnectionError) as info:
+        await api.get_infohashes()
+    assert "certificate" in str(info.value).lower()
+    assert https_daemon.password not in str(info.value)
+    await api.disconnect()
+
+
+async def test_https_with_ca_file(https_daemon: QbittorrentDaemon) -> None:
+    api = aiobtclientapi.api("qbittorrent", https_daemon.url, tls_ca_file=str(https_daemon.cert_path))
+    async with api:
+        assert (await api.call("app/version")).startswith("v")
+        assert isinstance(await api.get_infohashes(), list)
+
+
+async def test_https_without_verification(https_daemon: QbittorrentDaemon) -> None:
+    api = aiobtclientapi.api("qbittorrent", https_daemon.url, tls_verify=False)
+    async with api:
+        assert (await api.call("app/version")).startswith("v")
+
+
+# --- add ----------------------------------------------------------------------------------------
+async def test_add_many_is_one_request(
+    api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    torrents = [new_torrent(daemon, tmp_path, size=16 * 1024) for _ in range(8)]
+    magnet_only = new_torrent(daemon, tmp_path, keep_content=False)
+    caplog.set_level(logging.DEBUG, logger="aiobtclientapi")
+    response = await api.add(*(str(t.torrent_path) for t in torrents), magnet_only.magnet, stopped=True)
+    assert response.success, response.errors
+    assert sorted(response.added) == sorted([t.infohash for t in [*torrents, magnet_only]])
+    assert len(request_lines(caplog, "torrents/add")) == 1
+    rows = await raw_rows(api, *response.added)
+    assert set(rows) == set(response.added)
+
+    caplog.clear()
+    response = await api.stop(*(t.infohash for t in torrents))
+    assert response.already_stopped == [t.infohash for t in torrents]
+    # The state check is one request for all of them.
+    assert len(request_lines(caplog, "torrents/info")) == 1
+
+
+async def test_add_stopped_stays_paused(api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+    torrent = new_torrent(daemon, tmp_path)
+    response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    assert response.added == [torrent.infohash]
+    row = await settled_row(api, torrent.infohash)
+    assert row["state"] in PAUSED
+    assert row["save_path"].rstrip("/") == str(torrent.location)
+
+
+async def test_add_without_verification_seeds_complete_data(
+    api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path
+) -> None:
+    torrent = new_torrent(daemon, tmp_path, size=1024 * 1024)
+    response = await api.add(str(torrent.torrent_path), location=str(torrent.location), verify=False)
+    assert response.success, response.errors
+    assert response.warnings == []
+    deadline = time.monotonic() + 10
+    while True:
+        row = (await raw_rows(api, torrent.infohash))[torrent.infohash]
+        if row["state"] in SEEDING or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert row["state"] in SEEDING
+    assert row["progress"] == 1
+
+
+async def test_file_the_daemon_refuses_fails_alone(api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+    # Bencoded well enough for our parser, but `pieces` isn't a list of SHA-1s: qBittorrent answers 415.
+    refused = tmp_path / "refused.torrent"
+    refused.write_bytes(b"d4:infod6:lengthi5e4:name7:refused12:piece lengthi16384e6:pieces3:abcee")
+    good = new_torrent(daemon, tmp_path)
+    response = await api.add(str(refused), str(good.torrent_path), stopped=True)
+    assert response.added == [good.infohash]
+    assert len(response.errors) == 1
+    assert isinstance(response.errors[0], aiobtclientapi.AddTorrentError)
+    assert str(refused) in str(response.errors[0])
+    assert "not a valid torrent file" in str(response.errors[0])
+    assert good.infohash in await raw_rows(api, good.infohash)
+
+
+async def test_adapter_duplicate_in_batch_is_already_added(daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+    torrent = new_torrent(daemon, tmp_path)
+    source = source_from_metainfo(torrent.torrent_path.read_bytes(), str(torrent.torrent_path))
+    assert source.infohash == torrent.infohash
+    adapter = QbittorrentAdapter(parse_url("qbittorrent", daemon.url), ConnectionOptions())
+    await adapter.connect()
+    try:
+        outcomes = await adapter.add([source, source], AddOptions(stopped=True))
+        assert [o.status for o in outcomes] == ["added", "already_added"]
+        again = await adapter.add([source], AddOptions(stopped=True))
+        assert [o.status for o in again] == ["already_added"]
+        assert adapter.request_counts["torrents/add"] == 1
+    finally:
+        await adapter.disconnect()
+
+
+async def test_verify_shows_as_verifying_at_once(api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+    # qBittorrent shows a recheck only after its next state refresh (1.5 s by default).
+    torrent = new_torrent(daemon, tmp_path)
+    await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+    await settled_row(api, torrent.infohash)
+    assert (await api.verify(torrent.infohash)).verifying == [torrent.infohash]
+    again = await api.verify(torrent.infohash)
+    assert again.already_verifying == [torrent.infohash]
+    final = [value async for _, value in api.verify_wait(torrent.infohash, interval=0.05)]
+    assert final[-1] == 100
+    assert (await settled_row(api, torrent.infohash))["state"] in PAUSED
+
+
+# --- raw calls ----------------------------------------------------------------------------------
+async def test_call_text_and_json(api: APIBase) -> None:
+    assert (await api.call("app/version")).startswith("v")
+    version = await api.call("app/webapiVersion")
+    assert parse_webapi_version(version) >= (2, 0)
+    assert isinstance(await api.call("torrents/info", filter="paused"), list)
+    preferences = await api.call("app/preferences")
+    assert isinstance(preferences, dict) and "refresh_interval" in preferences
+
+
+async def test_call_unknown_method_is_a_response_error(api: APIBase) -> None:
+    with pytest.raises(aiobtclientapi.ResponseError) as info:
+        await api.call("torrents/noSuchMethod")
+    assert "404" in str(info.value)
+
+
+async def test_call_post_method(api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+    torrent = new_torrent(daemon, tmp_path)
+    await api.add(str(torrent.torrent_path), stopped=True)
+    await api.call("torrents/setCategory", hashes=torrent.infohash, category="")
+    data = await api.call("torrents/export", hash=torrent.infohash)
+    assert isinstance(data, bytes)
+    assert source_from_metainfo(data, "exported").infohash == torrent.infohash
+
+
+async def test_closed_port_names_the_url(daemon: QbittorrentDaemon) -> None:
+    from tests.integration._daemon import free_port
+
+    url = daemon.url_with(port=free_port())
+    api = aiobtclientapi.api("qbittorrent", url)
+    with pytest.raises(aiobtclientapi.ConnectionError) as info:
+        await api.get_infohashes()
+    assert str(api.url) in str(info.value)
+    assert daemon.password not in str(info.value)
+    await api.disconnect()
