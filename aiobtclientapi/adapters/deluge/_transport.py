@@ -212,12 +212,13 @@ class DelugeTransport:
             raise
         self._reader, self._writer = reader, writer
         self.connections_opened += 1
+        self._log.debug("connected")
         self._read_task = asyncio.get_running_loop().create_task(self._read_loop(reader))
 
     async def login(self) -> None:
         """Log in with the URL's credentials; AuthenticationError if refused."""
         try:
-            await self.call(
+            level = await self.call(
                 "daemon.login",
                 self.url.username or "",
                 self.url.password or "",
@@ -233,6 +234,9 @@ class DelugeTransport:
             raise errors.TimeoutError(
                 f"{self._where}: no reply to login within {self.options.timeout}s (not a Deluge 2.x daemon?)"
             ) from exc
+        if not level:  # auth level 0: the daemon hangs up on us
+            raise errors.AuthenticationError(f"{self._where}: authentication failed: account has no access")
+        self._log.debug("logged in", auth_level=level)
 
     async def connect(self) -> None:
         """Open, log in and register our event interests."""
