@@ -82,6 +82,16 @@ class HttpReply:
         return self.body.decode("utf-8", errors="replace")
 
 
+async def _send(session: aiohttp.ClientSession, method: str, target: str, where: object, **kwargs: Any) -> HttpReply:
+    async with session.request(method, target, **kwargs) as resp:
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > MAX_RESPONSE_SIZE:
+                raise errors.ResponseError(f"{where}: reply larger than {MAX_RESPONSE_SIZE} bytes")
+        return HttpReply(resp.status, dict(resp.headers), bytes(body))
+
+
 async def request(
     session: aiohttp.ClientSession,
     method: str,
@@ -97,21 +107,20 @@ async def request(
     import aiohttp
 
     try:
-        async with session.request(method, target, **kwargs) as resp:
-            body = bytearray()
-            async for chunk in resp.content.iter_chunked(65536):
-                body += chunk
-                if len(body) > MAX_RESPONSE_SIZE:
-                    raise errors.ResponseError(f"{where}: reply larger than {MAX_RESPONSE_SIZE} bytes")
-            return HttpReply(resp.status, dict(resp.headers), bytes(body))
+        try:
+            return await _send(session, method, target, where, **kwargs)
+        except aiohttp.ServerDisconnectedError:
+            # A kept-alive connection the server closed meanwhile (e.g. it
+            # restarted): send it once more. A multipart body can't be sent twice.
+            if isinstance(kwargs.get("data"), aiohttp.FormData):
+                raise
+            return await _send(session, method, target, where, **kwargs)
     except errors.Error:
         raise
     except TimeoutError as exc:
         raise errors.TimeoutError(f"{where}: timed out") from exc
     except aiohttp.ClientConnectorCertificateError as exc:
-        raise errors.ConnectionError(
-            f"{where}: certificate verification failed: {exc.certificate_error}"
-        ) from exc
+        raise errors.ConnectionError(f"{where}: certificate verification failed: {exc.certificate_error}") from exc
     except aiohttp.ClientSSLError as exc:
         raise errors.ConnectionError(f"{where}: TLS error: {exc}") from exc
     except aiohttp.ClientConnectorError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
+from tests.integration._containers import container_labels, container_targets
 from tests.integration._daemon import Daemon, NativeRunner, free_port
 
 
@@ -107,15 +108,25 @@ class TransmissionTarget(Target):
 
 
 def target_ids() -> list[str]:
-    return [f"transmission-{native_version()}"]
+    return [f"transmission-{native_version()}", *container_labels("transmission")]
 
 
 @contextlib.contextmanager
 def targets(workdir: Path) -> Iterator[dict[str, Target]]:
-    daemon = TransmissionDaemon(workdir)
-    daemon.start()
-    try:
-        target_id = target_ids()[0]
-        yield {target_id: TransmissionTarget(target_id, daemon)}
-    finally:
-        daemon.stop()
+    native_id = f"transmission-{native_version()}"
+    daemon = TransmissionDaemon(workdir / "native")
+    with contextlib.ExitStack() as stack:
+        stack.callback(daemon.stop)
+        daemon.start()
+        found: dict[str, Target] = {native_id: TransmissionTarget(native_id, daemon)}
+        found.update(
+            stack.enter_context(
+                container_targets(
+                    "transmission",
+                    workdir / "containers",
+                    TransmissionDaemon,
+                    lambda daemon: [TransmissionTarget(daemon.label, daemon)],
+                )
+            )
+        )
+        yield found

@@ -12,7 +12,7 @@ from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
 from .. import _http
-from ._wire import Reply, reply_decoder
+from ._wire import LEGACY, Dialect, Outcome
 
 if TYPE_CHECKING:
     import aiohttp
@@ -31,6 +31,8 @@ class TransmissionTransport:
         self._session: aiohttp.ClientSession | None = None
         self._session_id: str | None = None
         self._tag = 0
+        #: Spoken from connect() on; the original protocol works on every version.
+        self.dialect: Dialect = LEGACY
         self._log = get_logger(client="transmission", url=str(url))
         #: Requests sent, for tests and debugging.
         self.request_count = 0
@@ -74,34 +76,45 @@ class TransmissionTransport:
             return reply.body
         raise errors.ResponseError(f"{self.url}: Session id kept changing")
 
-    async def rpc(self, method: str, arguments: dict[str, Any] | None = None) -> Reply:
-        """One RPC request; the decoded reply, whatever its result."""
+    async def rpc(self, method: str, arguments: dict[str, Any] | None = None) -> Outcome:
+        """One RPC request in the current dialect; the daemon's error is in the Outcome."""
         self._tag += 1
-        request: dict[str, Any] = {"method": method, "tag": self._tag}
-        if arguments:
-            request["arguments"] = arguments
         started = time.monotonic()
-        body = await self.post(msgspec.json.encode(request))
+        body = await self.post(msgspec.json.encode(self.dialect.request(method, arguments, self._tag)))
         try:
-            reply = reply_decoder.decode(body)
+            outcome = self.dialect.decode(body)
         except msgspec.DecodeError as exc:
             raise errors.ResponseError(f"{self.url}: Invalid reply to {method}: {exc}") from exc
-        self._log.debug("rpc", method=method, result=reply.result, seconds=round(time.monotonic() - started, 4))
-        return reply
+        self._log.debug(
+            "rpc",
+            method=method,
+            dialect=self.dialect.name,
+            error=outcome.error,
+            seconds=round(time.monotonic() - started, 4),
+        )
+        return outcome
 
     async def rpc_ok(self, method: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The reply's arguments; ResponseError unless the result is "success"."""
-        reply = await self.rpc(method, arguments)
-        if reply.result != "success":
-            raise errors.ResponseError(f"{self.url}: {method}: {reply.result}")
-        return reply.arguments
+        """The reply's arguments; ResponseError when the daemon reports an error."""
+        outcome = await self.rpc(method, arguments)
+        if outcome.error is not None:
+            raise errors.ResponseError(f"{self.url}: {method}: {outcome.error}")
+        return outcome.arguments
 
     async def raw(self, method: str, arguments: dict[str, Any] | None) -> Any:
-        """The whole decoded reply of a raw call, as the daemon sent it."""
+        """The whole decoded reply of a raw call, as the daemon sent it.
+
+        Sent as JSON-RPC 2.0 when the daemon speaks it and the method is
+        spelled that way (``session_get``); otherwise in the original protocol
+        (``session-get``), which every version understands.
+        """
         self._tag += 1
-        request: dict[str, Any] = {"method": method, "tag": self._tag}
-        if arguments:
-            request["arguments"] = arguments
+        if self.dialect.jsonrpc and "-" not in method:
+            request: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": self._tag}
+            if arguments:
+                request["params"] = arguments
+        else:
+            request = LEGACY.request(method, arguments, self._tag)
         body = await self.post(msgspec.json.encode(request))
         try:
             return msgspec.json.decode(body)

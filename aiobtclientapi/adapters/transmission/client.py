@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -17,7 +17,9 @@ from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._status import StatusTracker
 from ._transport import TransmissionTransport
-from ._wire import SNAPSHOT_FIELDS, AddResult, HashRows, SessionInfo, TorrentRows, to_status
+from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, to_status
+
+T = TypeVar("T")
 
 #: torrent-add takes one torrent per request; this many are in flight at once.
 _ADD_CONCURRENCY = 32
@@ -55,9 +57,12 @@ class TransmissionAdapter:
 
     async def connect(self) -> None:
         self._status.set(ConnectionStatus.connecting)
+        self._transport.dialect = LEGACY
         try:
-            arguments = await self._transport.rpc_ok("session-get", {"fields": ["version", "rpc-version"]})
-            session = msgspec.convert(arguments, SessionInfo)
+            arguments = await self._transport.rpc_ok(
+                "session-get", {"fields": ["version", "rpc-version", "rpc-version-semver"]}
+            )
+            session = msgspec.convert(arguments, LEGACY.session)
         except (errors.Error, msgspec.ValidationError) as exc:
             await self._transport.close()
             self._status.set(ConnectionStatus.disconnected)
@@ -65,6 +70,8 @@ class TransmissionAdapter:
                 raise errors.ResponseError(f"{self._url}: Invalid session-get reply: {exc}") from exc
             raise
         self.version, self.rpc_version = session.version, session.rpc_version
+        if session.speaks_jsonrpc:
+            self._transport.dialect = JSONRPC
         self._status.set(ConnectionStatus.connected)
 
     async def disconnect(self) -> None:
@@ -79,7 +86,12 @@ class TransmissionAdapter:
             self._status.set(ConnectionStatus.disconnected)
             raise
 
-    async def _torrent_get(self, fields: Sequence[str], ids: Sequence[str] | None, shape: type[Any]) -> Any:
+    @property
+    def dialect(self) -> str:
+        """The protocol spoken: "legacy" or "json-rpc 2.0"."""
+        return self._transport.dialect.name
+
+    async def _torrent_get(self, fields: Sequence[str], ids: Sequence[str] | None, shape: type[T]) -> T:
         arguments: dict[str, Any] = {"fields": list(fields)}
         if ids is not None:
             arguments["ids"] = list(ids)
@@ -92,13 +104,13 @@ class TransmissionAdapter:
     async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
         if not infohashes:
             return {}
-        rows: TorrentRows = await self._torrent_get(SNAPSHOT_FIELDS, infohashes, TorrentRows)
+        rows = await self._torrent_get(SNAPSHOT_FIELDS, infohashes, self._transport.dialect.rows)
         wanted = set(infohashes)
         statuses = (to_status(row) for row in rows.torrents)
         return {status.infohash: status for status in statuses if status.infohash in wanted}
 
     async def list_infohashes(self) -> list[str]:
-        rows: HashRows = await self._torrent_get(("hashString",), None, HashRows)
+        rows = await self._torrent_get(("hashString",), None, self._transport.dialect.hashes)
         return [row.hash_string.lower() for row in rows.torrents]
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
@@ -114,13 +126,13 @@ class TransmissionAdapter:
                 arguments["download-dir"] = options.location
             async with semaphore:
                 reply = await self._transport.rpc("torrent-add", arguments)
-            if reply.result != "success":
+            if reply.error is not None:
                 # 4.0.0–4.0.2 reported duplicates as an error string.
-                if "duplicate" in reply.result.lower():
+                if "duplicate" in reply.error.lower():
                     return AddOutcome(source=source, status="already_added", infohash=source.infohash)
-                return AddOutcome(source=source, status="failed", infohash=source.infohash, error=reply.result)
+                return AddOutcome(source=source, status="failed", infohash=source.infohash, error=reply.error)
             try:
-                result = msgspec.convert(reply.arguments, AddResult)
+                result = msgspec.convert(reply.arguments, self._transport.dialect.add_result)
             except msgspec.ValidationError as exc:
                 raise errors.ResponseError(f"{self._url}: Invalid torrent-add reply: {exc}") from exc
             if result.torrent_duplicate is not None:

@@ -1,0 +1,67 @@
+"""Transmission-specific behaviour, against the real daemons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contract.conftest import settle
+from tests.integration import transmission
+from tests.targets_registry import TargetPool
+from tests.torrents import make_torrent
+
+
+@pytest.fixture(scope="module", params=transmission.target_ids())
+def tm_target(request: pytest.FixtureRequest, target_pool: TargetPool) -> transmission.TransmissionTarget:
+    target = target_pool.get(request.param)
+    assert isinstance(target, transmission.TransmissionTarget)
+    return target
+
+
+def _adapter(api: Any) -> Any:
+    return api._port
+
+
+async def test_dialect_follows_the_daemon(tm_target: transmission.TransmissionTarget) -> None:
+    async with tm_target.make_api() as api:
+        reply = await api.call("session-get")
+        semver = reply["arguments"].get("rpc-version-semver", "0")
+        expected = "json-rpc 2.0" if int(semver.split(".")[0]) >= 6 else "legacy"
+        assert _adapter(api).dialect == expected
+        if expected == "json-rpc 2.0":
+            # Raw calls spelled the JSON-RPC way go out as JSON-RPC.
+            reply = await api.call("session_get", fields=["version"])
+            assert reply["jsonrpc"] == "2.0"
+            assert reply["result"]["version"].startswith("4.")
+
+
+async def test_round_trips_do_not_grow_with_torrents(
+    tm_target: transmission.TransmissionTarget, tmp_path: Path
+) -> None:
+    torrents = [make_torrent(tm_target.download_dir, tmp_path, size=16 * 1024) for _ in range(41)]
+    async with tm_target.make_api() as api:
+        response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(tm_target.download_dir))
+        assert response.success, response.errors
+        hashes = [t.infohash for t in torrents]
+        await settle(tm_target, api, hashes)
+        counts = []
+        for group in (hashes[:1], hashes[1:]):
+            before = _adapter(api).request_count
+            response = await api.stop(*group)
+            assert response.stopped == group
+            counts.append(_adapter(api).request_count - before)
+        # One snapshot, one torrent-stop, a few confirmation polls: the same for 1 and 40.
+        assert counts[1] <= counts[0] + 2, counts
+        assert counts[1] <= 12, counts
+
+
+async def test_survives_daemon_restart(target_pool: TargetPool, tmp_path: Path) -> None:
+    target = target_pool.get(transmission.target_ids()[0])
+    assert isinstance(target, transmission.TransmissionTarget)
+    torrent = make_torrent(target.download_dir, tmp_path)
+    async with target.make_api() as api:
+        await api.add(str(torrent.torrent_path), location=str(target.download_dir), stopped=True)
+        target.daemon.restart()  # new session id: the next request gets a 409 first
+        assert torrent.infohash in await api.get_infohashes()
