@@ -49,9 +49,7 @@ def scgi_call(address: str | tuple[str, int], method: str, *params: Any, timeout
 @functools.cache
 def rtorrent_version() -> str:
     """Version from the first line of ``rtorrent -h`` (cheap: no daemon)."""
-    result = subprocess.run(
-        [require_binary("rtorrent"), "-h"], capture_output=True, text=True, timeout=30, check=False
-    )
+    result = subprocess.run([require_binary("rtorrent"), "-h"], capture_output=True, text=True, timeout=30, check=False)
     match = re.search(r"version (\d+(?:\.\d+)+)", result.stdout + result.stderr)
     return match.group(1) if match else "unknown"
 
@@ -232,13 +230,7 @@ class RtorrentTarget(Target):
         self.nginx = nginx
         self.id = f"{daemon.label}-{transport}"
         self.download_dir = daemon.download_dir
-
-    @property
-    def url(self) -> str:
-        if self.transport in ("http", "https"):
-            assert self.nginx is not None
-            return self.nginx.url_for(self.transport)
-        return self.daemon.url
+        self.url = nginx.url_for(transport) if nginx is not None else daemon.url
 
     def _api(self, url: str, **kwargs: Any) -> APIBase:
         if self.transport == "https" and self.nginx is not None:

@@ -9,6 +9,7 @@ our hierarchy, naming the URL (its str() masks the password).
 from __future__ import annotations
 
 import asyncio
+import base64
 import xmlrpc.client
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -134,11 +135,10 @@ class RtorrentTransport:
         url = self.url
         if self._session is None or self._session.closed:
             self._session = new_session(self.options, https=url.scheme == "https")
-        auth = None
+        headers = {"Content-Type": "text/xml"}
         if url.username is not None or url.password is not None:
-            import aiohttp
-
-            auth = aiohttp.BasicAuth(url.username or "", url.password or "")
+            credentials = f"{url.username or ''}:{url.password or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         host = f"[{url.host}]" if ":" in url.host else url.host
         target = f"{url.scheme}://{host}:{url.port}{url.path}"
         reply = await request(
@@ -147,8 +147,7 @@ class RtorrentTransport:
             target,
             url,
             data=body,
-            auth=auth,
-            headers={"Content-Type": "text/xml"},
+            headers=headers,
         )
         if reply.status == 401:
             raise errors.AuthenticationError(f"{url}: Authentication failed")

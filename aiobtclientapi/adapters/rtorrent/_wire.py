@@ -7,10 +7,12 @@ them into :class:`TorrentRow` (``array_like``).
 
 from __future__ import annotations
 
-from typing import Any
+import urllib.parse
+from typing import Any, Literal
 
 import msgspec
 
+from ...domain.source import TorrentSource
 from ...domain.torrent import TorrentState, TorrentStatus
 
 #: The d.* getters read for a torrent's status, in TorrentRow order.
@@ -102,3 +104,30 @@ def to_status(row: TorrentRow) -> TorrentStatus:
         verify_progress=verify_progress,
         error=error,
     )
+
+
+def trackerless(source: TorrentSource) -> Literal["private", "dht", None]:
+    """Why rTorrent may refuse `source` for lack of trackers.
+
+    rTorrent 0.9.8 refuses a download without trackers ("Could not find any
+    trackers", in its log only) when it is private, or when DHT isn't
+    running. ``"private"``: always refused; ``"dht"``: refused unless DHT
+    runs; None: it has trackers.
+    """
+    if source.metainfo is None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(source.magnet or "").query)
+        return None if any(query.get("tr", [])) else "dht"
+    import bencode2  # lazy: only needed when adding .torrent files
+
+    try:
+        decoded = bencode2.bdecode(source.metainfo)
+    except Exception:  # validated by the service already; let rTorrent judge
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    if decoded.get(b"announce") or decoded.get(b"announce-list"):
+        return None
+    info = decoded.get(b"info")
+    if isinstance(info, dict) and info.get(b"private") == 1:
+        return "private"
+    return "dht"

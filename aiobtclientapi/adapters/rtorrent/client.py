@@ -151,26 +151,34 @@ class RtorrentAdapter:
         if not sources:
             return []
         outcomes: dict[int, AddOutcome] = {}
-        present = await self._present([s.infohash for s in sources])
+
+        def fail(index: int, message: str) -> None:
+            source = sources[index]
+            outcomes[index] = AddOutcome(source=source, status="failed", infohash=source.infohash, error=message)
+
+        need = [_wire.trackerless(source) for source in sources]
+        # Ask whether DHT runs in the same request as which torrents exist.
+        extra: list[Call] = [("dht.statistics", ())] if "dht" in need else []
+        results = await self._transport.multicall([("d.hash", (s.infohash.upper(),)) for s in sources] + extra)
+        dht_running = bool(extra) and isinstance(results[-1], dict) and bool(results[-1].get("active"))
         to_load: list[int] = []
         for index, source in enumerate(sources):
-            if source.infohash in present:
+            if not isinstance(results[index], CallFailure):
                 outcomes[index] = AddOutcome(source=source, status="already_added", infohash=source.infohash)
             elif source.metainfo is None and not source.magnet:
-                outcomes[index] = AddOutcome(
-                    source=source, status="failed", infohash=source.infohash, error="Nothing to add"
-                )
+                fail(index, "Nothing to add")
+            elif need[index] == "private":
+                fail(index, "rTorrent refuses private torrents without trackers")
+            elif need[index] == "dht" and not dht_running:
+                fail(index, "rTorrent refuses torrents without trackers while its DHT is off")
             else:
                 to_load.append(index)
 
         results = await self._transport.multicall([self._load_call(sources[i], options) for i in to_load])
         waiting: list[int] = []
         for index, result in zip(to_load, results, strict=True):
-            source = sources[index]
             if isinstance(result, CallFailure):
-                outcomes[index] = AddOutcome(
-                    source=source, status="failed", infohash=source.infohash, error=result.message
-                )
+                fail(index, result.message)
             else:
                 waiting.append(index)
 
@@ -182,15 +190,7 @@ class RtorrentAdapter:
             if source.infohash in appeared:
                 outcomes[index] = AddOutcome(source=source, status="added", infohash=source.infohash)
             else:
-                outcomes[index] = AddOutcome(
-                    source=source,
-                    status="failed",
-                    infohash=source.infohash,
-                    error=(
-                        "rTorrent did not add the torrent; its log says why (it refuses e.g. "
-                        "torrents without trackers unless DHT is on, and invalid metainfo)"
-                    ),
-                )
+                fail(index, "rTorrent did not add the torrent (its log says why)")
         self._log.debug("add", sources=len(sources), loaded=len(waiting), appeared=len(appeared))
         return [outcomes[index] for index in range(len(sources))]
 
