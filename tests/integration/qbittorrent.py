@@ -47,13 +47,22 @@ class QbittorrentDaemon(Daemon):
 
     ``https=True`` serves the web UI over TLS with a self-signed certificate
     for 127.0.0.1, written to :attr:`cert_path` (the CA file a client trusts).
+    After ``max_auth_failures`` failed logins the daemon bans 127.0.0.1 (for an hour).
     """
 
     client = "qbittorrent"
 
-    def __init__(self, workdir: Path, runner: NativeRunner | None = None, *, https: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        runner: NativeRunner | None = None,
+        *,
+        https: bool = False,
+        max_auth_failures: int = 1000,
+    ) -> None:
         super().__init__(workdir, runner)
         self.https = https
+        self.max_auth_failures = max_auth_failures
         self.profile = workdir / "profile"
         self.port = free_port()
         self.peer_port = free_port()
@@ -104,8 +113,8 @@ class QbittorrentDaemon(Daemon):
             f"WebUI\\Username={self.username}",
             f"WebUI\\Password_PBKDF2={pbkdf2_config_value(self.password)}",
             "WebUI\\LocalHostAuth=true",
-            # The suites log in with wrong passwords on purpose; don't ban 127.0.0.1.
-            "WebUI\\MaxAuthenticationFailCount=1000",
+            # The suites log in with wrong passwords on purpose; don't ban 127.0.0.1 (by default).
+            f"WebUI\\MaxAuthenticationFailCount={self.max_auth_failures}",
         ]
         if self.https:
             self._make_certificate()

@@ -252,6 +252,7 @@ class QbittorrentAdapter:
 
         refused: dict[int, str] = {}  # index → the daemon's message
         maybe_added = False
+        nothing_added = False  # the daemon said so: any torrent there now was added by someone else
         failure: str | None = None
         remaining = dict(to_send)
         while remaining:
@@ -267,11 +268,12 @@ class QbittorrentAdapter:
                 maybe_added = True
                 del remaining[index]
                 continue
-            if 200 <= reply.status < 300 and body != "Fails.":
-                maybe_added = True
+            if reply.status == 409 or (200 <= reply.status < 300 and body == "Fails."):
+                # None was added: "Fails." up to 5.1, 409 Conflict from 5.2.
+                nothing_added = True
+                failure = f"qBittorrent did not add the torrent ({body or reply.status})"
             elif 200 <= reply.status < 300:
-                # Up to 5.1: none of them was added.
-                failure = "qBittorrent did not add the torrent (Fails.)"
+                maybe_added = True
             else:
                 failure = str(self._transport.fail("torrents/add", reply))
             break
@@ -280,7 +282,9 @@ class QbittorrentAdapter:
         seen = await self._await_visible(expected, poll=maybe_added)
         for index, source in to_send.items():
             if source.infohash in seen and index not in refused:
-                outcomes[index] = AddOutcome(source=source, status="added", infohash=source.infohash)
+                # Refused by a daemon that has it: added meanwhile by someone else.
+                status = "already_added" if nothing_added and not maybe_added else "added"
+                outcomes[index] = AddOutcome(source=source, status=status, infohash=source.infohash)
             else:
                 error = refused.get(index) or failure or "Torrent did not appear in qBittorrent"
                 outcomes[index] = AddOutcome(source=source, status="failed", infohash=source.infohash, error=error)
