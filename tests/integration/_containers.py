@@ -301,6 +301,24 @@ def container_labels(client: str) -> list[str]:
     return [runner.target_id(client) for runner in runners()]
 
 
+def is_container_target(target_id: str) -> bool:
+    """Whether a target id names a daemon in a container (e.g. "rtorrent-0.16.17-forky-scgi")."""
+    labels = [label for client in CLIENT_PACKAGES for label in container_labels(client)]
+    return any(target_id == label or target_id.startswith(f"{label}-") for label in labels)
+
+
+def target_param(target_id: str) -> Any:
+    """``target_id`` as a pytest parameter, marked ``containers`` when it runs in a container.
+
+    For ``pytest_generate_tests``: ``metafunc.parametrize("target", [target_param(i) for i in ids], ...)``
+    lets ``pytest -m containers`` select exactly the container targets.
+    """
+    import pytest
+
+    marks = [pytest.mark.containers] if is_container_target(target_id) else []
+    return pytest.param(target_id, marks=marks, id=target_id)
+
+
 DaemonT = TypeVar("DaemonT", bound=Daemon)
 TargetT = TypeVar("TargetT", bound=Target)
 

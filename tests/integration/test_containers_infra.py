@@ -229,3 +229,12 @@ def test_container_targets_start_one_daemon_per_image(tmp_path: Path) -> None:
         # The daemon really was the one from that image (it names itself at shutdown).
         version = target.id.removeprefix("transmission-").rsplit("-", 1)[0]
         assert f"Transmission version {version} " in target.daemon.log_path.read_text()
+
+
+def test_container_target_ids_are_recognised_and_marked() -> None:
+    assert _containers.is_container_target("rtorrent-0.16.17-forky-scgi")
+    assert _containers.is_container_target("qbittorrent-5.1.0-trixie")
+    assert not _containers.is_container_target("qbittorrent-4.5.2")
+    assert not _containers.is_container_target("memory")
+    assert [mark.name for mark in _containers.target_param("deluge-2.2.0-trixie").marks] == ["containers"]
+    assert not _containers.target_param("transmission-3.00").marks
