@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="print the library's log lines to stderr")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the client (default: 10)")
+    parser.add_argument("--tls-ca-file", metavar="FILE", help="trust the CA certificates in this PEM file")
+    parser.add_argument(
+        "--tls-no-verify", action="store_true", help="don't verify the server's TLS certificate (insecure)"
+    )
     parser.add_argument("client", metavar="CLIENT", help="deluge, qbittorrent, rtorrent or transmission")
     parser.add_argument("url", metavar="URL", help="client URL (see below)")
     parser.add_argument("method", metavar="METHOD", help="API method (see below)")
@@ -84,7 +88,7 @@ def split_arguments(args: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
     return positional, keywords
 
 
-async def _run(client: str, url: str, method: str, args: Sequence[str], timeout: float, out: TextIO) -> int:
+async def _run(client: str, url: str, method: str, args: Sequence[str], connection: dict[str, Any], out: TextIO) -> int:
     import aiobtclientapi
 
     positional, keywords = split_arguments(args)
@@ -92,7 +96,7 @@ async def _run(client: str, url: str, method: str, args: Sequence[str], timeout:
     if method == "call":
         positional = [positional[0], *(parse_value(a) for a in positional[1:])] if positional else []
     try:
-        api = aiobtclientapi.api(client, url, timeout=timeout)
+        api = aiobtclientapi.api(client, url, **connection)
     except aiobtclientapi.Error as exc:
         print(f">>> ERROR: {exc}", file=out)
         return 2
@@ -141,9 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     try:
-        return asyncio.run(
-            _run(options.client, options.url, options.method, options.args, options.timeout, sys.stdout)
-        )
+        connection = {
+            "timeout": options.timeout,
+            "tls_ca_file": options.tls_ca_file,
+            "tls_verify": not options.tls_no_verify,
+        }
+        return asyncio.run(_run(options.client, options.url, options.method, options.args, connection, sys.stdout))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

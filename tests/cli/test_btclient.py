@@ -61,7 +61,7 @@ async def test_get_infohashes(daemon_target: Target, tmp_path: Path) -> None:
     async with api:
         await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
         expected = await daemon_target.raw_infohashes(api)
-    result = await btclient(daemon_target.client, daemon_target.url, "get_infohashes")
+    result = await btclient(*daemon_target.cli_options, daemon_target.client, daemon_target.url, "get_infohashes")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[:4] == [">>> CALLING get_infohashes()", CONNECTING, CONNECTED, ">>> RESPONSE get_infohashes()"]
@@ -76,7 +76,9 @@ async def test_stop_prints_response_fields(daemon_target: Target, tmp_path: Path
     async with api:
         await api.add(str(torrent.torrent_path), location=str(torrent.location))
         await settle(daemon_target, api, [torrent.infohash])
-    result = await btclient(daemon_target.client, daemon_target.url, "stop", torrent.infohash)
+    result = await btclient(
+        *daemon_target.cli_options, daemon_target.client, daemon_target.url, "stop", torrent.infohash
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     call = f"stop('{torrent.infohash}')"
     assert result.stdout.splitlines() == [
@@ -99,6 +101,7 @@ async def test_stop_prints_response_fields(daemon_target: Target, tmp_path: Path
 async def test_add_with_keyword_arguments(daemon_target: Target, tmp_path: Path) -> None:
     torrent = make_torrent(daemon_target.download_dir, tmp_path)
     result = await btclient(
+        *daemon_target.cli_options,
         daemon_target.client,
         daemon_target.url,
         "add",
@@ -118,7 +121,7 @@ async def test_add_with_keyword_arguments(daemon_target: Target, tmp_path: Path)
 
 
 async def test_failed_call_exits_1(daemon_target: Target) -> None:
-    result = await btclient(daemon_target.client, daemon_target.url, "start", "0" * 40)
+    result = await btclient(*daemon_target.cli_options, daemon_target.client, daemon_target.url, "start", "0" * 40)
     assert result.returncode == 1
     assert ">>>            SUCCESS: False" in result.stdout
     assert "NoSuchTorrentError" in result.stdout
@@ -126,7 +129,9 @@ async def test_failed_call_exits_1(daemon_target: Target) -> None:
 
 async def test_raw_call(daemon_target: Target) -> None:
     method, args = daemon_target.raw_call
-    result = await btclient(daemon_target.client, daemon_target.url, "call", method, *map(str, args))
+    result = await btclient(
+        *daemon_target.cli_options, daemon_target.client, daemon_target.url, "call", method, *map(str, args)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f">>> CALLING call('{method}'")
@@ -135,7 +140,9 @@ async def test_raw_call(daemon_target: Target) -> None:
 
 
 async def test_debug_logs_without_password(daemon_target: Target) -> None:
-    result = await btclient("--debug", daemon_target.client, daemon_target.url, "get_infohashes")
+    result = await btclient(
+        "--debug", *daemon_target.cli_options, daemon_target.client, daemon_target.url, "get_infohashes"
+    )
     assert result.returncode == 0
     assert "aiobtclientapi" in result.stderr or "event=" in result.stderr
     assert result.stderr.strip(), "--debug printed no log lines"
@@ -150,7 +157,7 @@ async def test_wrong_password_exits_1(daemon_target: Target) -> None:
         pytest.skip(f"{daemon_target.id} has no authentication")
     wrong = daemon_target.url.replace(f":{password}@", ":wrong-password@")
     assert wrong != daemon_target.url
-    result = await btclient(daemon_target.client, wrong, "get_infohashes")
+    result = await btclient(*daemon_target.cli_options, daemon_target.client, wrong, "get_infohashes")
     assert result.returncode == 1
     assert "wrong-password" not in result.stdout
     lines = result.stdout.splitlines()

@@ -31,6 +31,8 @@ class Target:
     download_dir: Path
     #: The URL with credentials as a user would type it (for btclient).
     url: str = ""
+    #: btclient options the target needs, e.g. ("--tls-ca-file", PATH).
+    cli_options: tuple[str, ...] = ()
 
     def make_api(self, **kwargs: Any) -> APIBase:
         """A new API object with valid credentials."""

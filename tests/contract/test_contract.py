@@ -116,6 +116,7 @@ async def test_add_from_url(target: Target, api: APIBase, new_torrent) -> None: 
     from aiohttp import web
 
     torrent = new_torrent()
+
     async def serve_torrent(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(torrent.torrent_path)
 
