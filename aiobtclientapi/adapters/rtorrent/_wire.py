@@ -111,7 +111,9 @@ def trackerless(source: TorrentSource) -> Literal["private", "dht", None]:
 
     rTorrent 0.9.8 refuses a download without trackers ("Could not find any
     trackers", in its log only) when it is private, or when DHT isn't
-    running. ``"private"``: always refused; ``"dht"``: refused unless DHT
+    running (libtorrent asks whether its DHT was set up; we ask
+    ``dht.statistics`` whether it is active: the same unless DHT was turned
+    off after it ran). ``"private"``: always refused; ``"dht"``: refused unless DHT
     runs; None: it has trackers.
     """
     if source.metainfo is None:
@@ -125,7 +127,11 @@ def trackerless(source: TorrentSource) -> Literal["private", "dht", None]:
         return None
     if not isinstance(decoded, dict):
         return None
-    if decoded.get(b"announce") or decoded.get(b"announce-list"):
+    # As libtorrent's DownloadConstructor::parse_tracker decides.
+    tiers = decoded.get(b"announce-list")
+    if isinstance(tiers, list) and any(isinstance(tier, list) for tier in tiers):
+        return None
+    if b"announce" in decoded:
         return None
     info = decoded.get(b"info")
     if isinstance(info, dict) and info.get(b"private") == 1:

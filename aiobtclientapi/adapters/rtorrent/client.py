@@ -12,7 +12,7 @@ import re
 import time
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -243,3 +243,10 @@ class RtorrentAdapter:
             if _INFOHASH.match(head):
                 params[0] = head.upper() + sep + tail
         return await self._transport.call(method, *params)
+
+
+if TYPE_CHECKING:
+    from ...application.ports import ClientPort
+
+    def _fits_the_port(adapter: RtorrentAdapter) -> ClientPort:
+        return adapter  # mypy checks the structural fit here
