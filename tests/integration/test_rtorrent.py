@@ -33,12 +33,14 @@ def target(pool: TargetPool, target_id: str) -> RtorrentTarget:
     return found
 
 
-def make_tracked_torrent(location: Path, torrent_dir: Path, **kwargs: Any) -> TestTorrent:
-    """make_torrent() with a tracker: the announce URL is outside the info dict,
-    so the infohash stays the same."""
+def make_tracked_torrent(
+    location: Path, torrent_dir: Path, trackers: tuple[str, ...] = (TRACKER,), **kwargs: Any
+) -> TestTorrent:
+    """make_torrent() with exactly these trackers: announce URLs are outside the
+    info dict, so the infohash stays the same."""
     made = make_torrent(location, torrent_dir, **kwargs)
     metainfo = torf.Torrent.read(made.torrent_path)
-    metainfo.trackers = [TRACKER]
+    metainfo.trackers = list(trackers)
     metainfo.write(made.torrent_path, overwrite=True)
     return made
 
@@ -209,7 +211,7 @@ async def test_location_with_odd_characters(target_pool: TargetPool, tmp_path: P
 
 async def test_private_torrent_without_trackers_fails_clearly(target_pool: TargetPool, tmp_path: Path) -> None:
     rt = target(target_pool, SCGI)
-    torrent = make_torrent(rt.download_dir, tmp_path)  # private, no trackers
+    torrent = make_tracked_torrent(rt.download_dir, tmp_path, trackers=())  # private, no trackers
     async with rt.make_api() as api:
         started = time.monotonic()
         response = await api.add(str(torrent.torrent_path), stopped=True)
