@@ -231,6 +231,8 @@ class RtorrentTarget(Target):
         self.id = f"{daemon.label}-{transport}"
         self.download_dir = daemon.download_dir
         self.url = nginx.url_for(transport) if nginx is not None else daemon.url
+        if transport == "https" and nginx is not None:
+            self.cli_options = ("--tls-ca-file", str(nginx.cert_path))
 
     def _api(self, url: str, **kwargs: Any) -> APIBase:
         if self.transport == "https" and self.nginx is not None:
