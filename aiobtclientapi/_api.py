@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from .application.api import APIBase
@@ -30,6 +31,8 @@ class _ClientAPI(APIBase):
 
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise errors.ValueError(f"Invalid timeout: {timeout!r}")
+        if tls_fingerprint is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", tls_fingerprint.replace(":", "")):
+            raise errors.ValueError(f"Invalid tls_fingerprint (SHA-256, 64 hex digits): {tls_fingerprint!r}")
         client_url = parse_url(self.name, url or self.default_url, username, password)
         options = ConnectionOptions(
             timeout=float(timeout),

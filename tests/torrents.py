@@ -62,7 +62,14 @@ def make_torrent(
         content.mkdir()
         for index in range(files):
             (content / f"file{index}.bin").write_bytes(os.urandom(size // files))
-    torrent = torf.Torrent(path=content, private=True, piece_size=piece_size, created_by=None)
+    # rTorrent refuses private torrents without trackers; nothing listens here.
+    torrent = torf.Torrent(
+        path=content,
+        private=True,
+        piece_size=piece_size,
+        created_by=None,
+        trackers=["http://127.0.0.1:1/announce"],
+    )
     torrent.generate()
     torrent_path = torrent_dir / f"{name}.torrent"
     torrent.write(torrent_path)

@@ -58,7 +58,11 @@ def new_session(options: ConnectionOptions, *, https: bool) -> aiohttp.ClientSes
     import aiohttp
 
     connector: aiohttp.TCPConnector | None = None
-    if https:
+    if https and options.tls_fingerprint:
+        # aiohttp compares the peer certificate's SHA-256 on every connection.
+        fingerprint = aiohttp.Fingerprint(bytes.fromhex(options.tls_fingerprint.replace(":", "")))
+        connector = aiohttp.TCPConnector(ssl=fingerprint)
+    elif https:
         connector = aiohttp.TCPConnector(ssl=ssl_context(options))
     return aiohttp.ClientSession(
         connector=connector,
@@ -121,6 +125,8 @@ async def request(
         raise errors.TimeoutError(f"{where}: timed out") from exc
     except aiohttp.ClientConnectorCertificateError as exc:
         raise errors.ConnectionError(f"{where}: certificate verification failed: {exc.certificate_error}") from exc
+    except aiohttp.ServerFingerprintMismatch as exc:
+        raise errors.ConnectionError(f"{where}: certificate fingerprint mismatch: {exc.got.hex()}") from exc
     except aiohttp.ClientSSLError as exc:
         raise errors.ConnectionError(f"{where}: TLS error: {exc}") from exc
     except aiohttp.ClientConnectorError as exc:
