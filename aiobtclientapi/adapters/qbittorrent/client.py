@@ -74,6 +74,8 @@ class QbittorrentAdapter:
 
     #: How long add() waits for accepted torrents to show in torrents/info.
     appear_timeout: float = 10.0
+    #: How long add() waits for refused ones (maybe being added by another request).
+    refused_wait: float = 1.0
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         self._url = url
@@ -279,7 +281,15 @@ class QbittorrentAdapter:
             break
 
         expected = [s.infohash for i, s in to_send.items() if i not in refused]
-        seen = await self._await_visible(expected, poll=maybe_added)
+        if maybe_added:
+            wait = self.appear_timeout
+        elif nothing_added:
+            # Refused: for good, or as a duplicate of a torrent another request
+            # is adding right now, which shows a moment later.
+            wait = self.refused_wait
+        else:
+            wait = 0.0
+        seen = await self._await_visible(expected, wait)
         for index, source in to_send.items():
             if source.infohash in seen and index not in refused:
                 # Refused by a daemon that has it: added meanwhile by someone else.
@@ -290,19 +300,19 @@ class QbittorrentAdapter:
                 outcomes[index] = AddOutcome(source=source, status="failed", infohash=source.infohash, error=error)
         return [outcomes[index] for index in range(len(sources))]
 
-    async def _await_visible(self, infohashes: Sequence[str], *, poll: bool) -> set[str]:
-        """Which of `infohashes` torrents/info shows; with `poll`, wait for the rest a while.
+    async def _await_visible(self, infohashes: Sequence[str], wait: float) -> set[str]:
+        """Which of `infohashes` torrents/info shows, waiting up to `wait` seconds for the rest.
 
         qBittorrent adds asynchronously: a torrent shows a moment after "Ok.".
         """
         seen: set[str] = set()
         pending = list(dict.fromkeys(infohashes))
-        deadline = time.monotonic() + self.appear_timeout
+        deadline = time.monotonic() + wait
         delay = 0.02
         while pending:
             seen.update(await self.snapshot(pending))
             pending = [h for h in pending if h not in seen]
-            if not pending or not poll or time.monotonic() > deadline:
+            if not pending or time.monotonic() + delay > deadline:
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.5)
