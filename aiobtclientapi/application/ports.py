@@ -68,6 +68,11 @@ class ClientPort(Protocol):
     #: Services turn each into a warning.
     add_limitations: frozenset[str]
 
+    #: Seconds the client may take to show a change it accepted (e.g. a
+    #: recheck): its states are refreshed periodically or its events lag.
+    #: Services count a torrent as verifying for that long after asking.
+    state_latency: float
+
     @property
     def url(self) -> ClientURL: ...
 

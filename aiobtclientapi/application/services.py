@@ -79,6 +79,12 @@ class TorrentService:
         self._log = get_logger(client=port.url.client, url=str(port.url))
 
     # --- helpers ---------------------------------------------------------------
+    def _verify_pending(self, infohash: str, now: float) -> bool:
+        """Whether we asked to verify `infohash` so recently that the client may not show it yet."""
+        asked = self._verify_requested.get(infohash)
+        window = max(self.policy.verify_start_grace, self.port.state_latency)
+        return asked is not None and now - asked < window
+
     def _parse_infohashes(self, values: Sequence[str], response: Response) -> list[str]:
         valid: list[str] = []
         for value in values:
@@ -306,11 +312,12 @@ class TorrentService:
                 return response
             snapshot = await self._known(infohashes, response)
             todo: list[str] = []
+            now = time.monotonic()
             for infohash in infohashes:
                 status = snapshot.get(infohash)
                 if status is None:
                     continue
-                if status.is_verifying:
+                if status.is_verifying or self._verify_pending(infohash, now):
                     response.warnings.append(errors.TorrentAlreadyVerifying(infohash, status.name))
                     response.already_verifying.append(infohash)
                 else:
@@ -365,7 +372,6 @@ class TorrentService:
                 if status is None:
                     yield infohash, errors.NoSuchTorrentError(infohash)
                     continue
-                requested = self._verify_requested.get(infohash)
                 if status.is_verifying:
                     self._verify_requested.pop(infohash, None)
                     progress = round((status.verify_progress or 0.0) * 100, 2)
@@ -373,7 +379,7 @@ class TorrentService:
                         reported[infohash] = progress
                         yield infohash, progress
                     still.append(infohash)
-                elif requested is not None and now - requested < self.policy.verify_start_grace:
+                elif self._verify_pending(infohash, now):
                     # Asked to verify but not shown yet: the client may not have
                     # picked the request up, or queued it.
                     still.append(infohash)

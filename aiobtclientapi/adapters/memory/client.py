@@ -49,6 +49,7 @@ class MemoryAdapter:
     """
 
     add_limitations: frozenset[str] = frozenset()
+    state_latency = 0.0
 
     def __init__(
         self,

@@ -89,24 +89,11 @@ _STATES: dict[str, tuple[TorrentState, bool | None]] = {
 }
 
 
-def to_status(row: TorrentRow, infohash: str, *, recheck_pending: bool = False) -> TorrentStatus:
-    """A ``torrents/info`` row as the domain status of `infohash`.
-
-    `recheck_pending`: a recheck was asked for that the daemon doesn't show
-    yet; it is reported as verifying from the start.
-    """
+def to_status(row: TorrentRow, infohash: str) -> TorrentStatus:
+    """A ``torrents/info`` row as the domain status of `infohash`."""
     state, stopped = _STATES.get(row.state, (TorrentState.unknown, None))
     progress = min(max(row.progress, 0.0), 1.0)
     verifying = state is TorrentState.verifying
-    if recheck_pending and not verifying:
-        return TorrentStatus(
-            infohash=infohash,
-            name=row.name,
-            state=TorrentState.verifying,
-            stopped=stopped,
-            progress=progress,
-            verify_progress=0.0,
-        )
     return TorrentStatus(
         infohash=infohash,
         name=row.name,

@@ -86,10 +86,8 @@ class QbittorrentAdapter:
         self._status = StatusTracker()
         # qBittorrent reports states it refreshes every `refresh_interval` (1.5 s by
         # default), so a recheck shows only that much later — and a small torrent's
-        # check may begin and end in between. Until then, torrents we asked to
-        # recheck are reported as verifying: infohash → when we asked.
-        self._state_latency = 1.5
-        self._rechecks: dict[str, float] = {}
+        # check may begin and end in between. Read at connect.
+        self.state_latency = 1.5
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self._url)!r})"
@@ -128,8 +126,8 @@ class QbittorrentAdapter:
                 ) from exc
             # What the daemon calls pause/resume is chosen once per connection.
             self._names = webapi_names(version)
-            self._state_latency = await self._read_state_latency()
-            self._log.debug("connected", webapi_version=".".join(map(str, version)), state_latency=self._state_latency)
+            self.state_latency = await self._read_state_latency()
+            self._log.debug("connected", webapi_version=".".join(map(str, version)), state_latency=self.state_latency)
         except BaseException:
             self._names = None
             await self._transport.close()
@@ -198,16 +196,9 @@ class QbittorrentAdapter:
             return {}
         wanted = set(infohashes)
         result: dict[str, TorrentStatus] = {}
-        rows = await self._rows(infohashes)
-        now = time.monotonic()
-        for row in rows:
+        for row in await self._rows(infohashes):
             for infohash in _row_hashes(row) & wanted:
-                asked = self._rechecks.get(infohash)
-                pending = asked is not None and now - asked < self._state_latency
-                status = to_status(row, infohash, recheck_pending=pending)
-                if asked is not None and (not pending or row.state.startswith("checking")):
-                    del self._rechecks[infohash]  # the daemon's state tells from now on
-                result[infohash] = status
+                result[infohash] = to_status(row, infohash)
         return result
 
     async def list_infohashes(self) -> list[str]:
@@ -338,12 +329,7 @@ class QbittorrentAdapter:
         return await self._batch(names.stop, infohashes)
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
-        failures = await self._batch("torrents/recheck", infohashes)
-        now = time.monotonic()
-        # Forget rechecks never looked at again.
-        self._rechecks = {h: t for h, t in self._rechecks.items() if now - t < self._state_latency}
-        self._rechecks.update((h, now) for h in infohashes if h not in failures)
-        return failures
+        return await self._batch("torrents/recheck", infohashes)
 
     # --- raw calls ------------------------------------------------------------------------
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -32,6 +32,8 @@ class TransmissionAdapter:
 
     #: Transmission always checks existing data when a torrent is added.
     add_limitations: frozenset[str] = frozenset({"verify"})
+    #: Requests take effect at once (a stop shows within ~0.5 s; confirmation polls cover it).
+    state_latency = 0.0
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         self._url = url
