@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.contract.targets import Target
+from tests.integration._containers import target_param
 from tests.targets_registry import TargetPool, all_target_ids
 
 
@@ -19,12 +20,12 @@ def target_pool() -> Iterator[TargetPool]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # `target` runs a test once per adapter; `daemon_target` once per real daemon.
+    # Container targets carry the `containers` mark: `make test-containers` selects them.
     if "target" in metafunc.fixturenames:
-        metafunc.parametrize("target", all_target_ids(), indirect=True, scope="session")
+        metafunc.parametrize("target", [target_param(i) for i in all_target_ids()], indirect=True, scope="session")
     elif "daemon_target" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "daemon_target", all_target_ids(include_memory=False), indirect=True, scope="session"
-        )
+        ids = all_target_ids(include_memory=False)
+        metafunc.parametrize("daemon_target", [target_param(i) for i in ids], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

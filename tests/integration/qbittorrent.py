@@ -184,6 +184,9 @@ class QbittorrentTarget(Target):
         self.daemon = daemon
         self.id = daemon.label
         self.download_dir = daemon.download_dir
+        self.url = daemon.url
+        if daemon.https:
+            self.cli_options = ("--tls-ca-file", str(daemon.cert_path))
 
     def make_api(self, **kwargs: Any) -> APIBase:
         if self.daemon.https:

@@ -32,7 +32,13 @@ SEEDING = {"uploading", "stalledUP", "forcedUP", "queuedUP"}
 RUNNERS: list[NativeRunner] = [NativeRunner(), *runners()]
 
 
-@pytest.fixture(scope="module", params=RUNNERS, ids=[runner.name for runner in RUNNERS])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(runner, id=runner.name, marks=[pytest.mark.containers] if runner.name != "native" else [])
+        for runner in RUNNERS
+    ],
+)
 def runner(request: pytest.FixtureRequest) -> NativeRunner:
     return request.param  # type: ignore[no-any-return]
 

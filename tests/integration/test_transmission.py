@@ -9,11 +9,12 @@ import pytest
 
 from tests.contract.conftest import settle
 from tests.integration import transmission
+from tests.integration._containers import target_param
 from tests.targets_registry import TargetPool
 from tests.torrents import make_torrent
 
 
-@pytest.fixture(scope="module", params=transmission.target_ids())
+@pytest.fixture(scope="module", params=[target_param(i) for i in transmission.target_ids()])
 def tm_target(request: pytest.FixtureRequest, target_pool: TargetPool) -> transmission.TransmissionTarget:
     target = target_pool.get(request.param)
     assert isinstance(target, transmission.TransmissionTarget)
