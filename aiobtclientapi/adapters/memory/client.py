@@ -18,13 +18,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions, StatusListener
+from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentFile, TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentState, TorrentStatus
 from ...domain.url import ClientURL
-from .._status import StatusTracker
+from .._base import AdapterBase
 
 
 class _Torrent:
@@ -40,16 +40,13 @@ class _Torrent:
         self.verify_started: float | None = None
 
 
-class MemoryAdapter:
+class MemoryAdapter(AdapterBase):
     """Implements ClientPort in memory.
 
     ``username``/``password``: when given, connecting with other credentials
     raises AuthenticationError. ``reachable=False`` makes connecting fail like
     a closed port.
     """
-
-    add_limitations: frozenset[str] = frozenset()
-    state_latency = 0.0
 
     def __init__(
         self,
@@ -62,25 +59,13 @@ class MemoryAdapter:
         verify_seconds: float = 0.2,
         default_location: str | None = None,
     ) -> None:
-        self._url = url or ClientURL(client="memory", scheme="memory", host="localhost")
+        super().__init__(url or ClientURL(client="memory", scheme="memory", host="localhost"))
         self._options = options or ConnectionOptions()
         self._credentials = (username, password) if username is not None or password is not None else None
         self._reachable = reachable
         self.verify_seconds = verify_seconds
         self.default_location = default_location or tempfile.gettempdir()
         self.torrents: dict[str, _Torrent] = {}
-        self._status = StatusTracker()
-
-    @property
-    def url(self) -> ClientURL:
-        return self._url
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status.status
-
-    def set_status_listener(self, listener: StatusListener | None) -> None:
-        self._status.set_listener(listener)
 
     async def connect(self) -> None:
         self._status.set(ConnectionStatus.connecting)

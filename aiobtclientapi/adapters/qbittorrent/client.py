@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..._log import get_logger
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions, StatusListener
+from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
+from .._base import AdapterBase
 from .._http import HttpReply
-from .._status import StatusTracker
 from ._transport import FilePart, Form, QbittorrentTransport
 from ._wire import (
     TorrentRow,
@@ -67,10 +67,8 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-class QbittorrentAdapter:
+class QbittorrentAdapter(AdapterBase):
     """Implements ClientPort for qBittorrent 4.1+ (WebAPI 2.x)."""
-
-    add_limitations: frozenset[str] = frozenset()
 
     #: How long add() waits for accepted torrents to show in torrents/info.
     appear_timeout: float = 10.0
@@ -78,35 +76,20 @@ class QbittorrentAdapter:
     refused_wait: float = 1.0
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        self._url = url
+        super().__init__(url)
         self._options = options
         self._log = get_logger(client="qbittorrent", url=str(url))
         self._transport = QbittorrentTransport(url, options, self._log)
         self._names: WebApiNames | None = None
-        self._status = StatusTracker()
         # qBittorrent reports states it refreshes every `refresh_interval` (1.5 s by
         # default), so a recheck shows only that much later — and a small torrent's
         # check may begin and end in between. Read at connect.
         self.state_latency = 1.5
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self._url)!r})"
-
-    @property
-    def url(self) -> ClientURL:
-        return self._url
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status.status
-
     @property
     def request_counts(self) -> Mapping[str, int]:
         """Requests sent so far, by Web API method (e.g. ``torrents/add``)."""
         return dict(self._transport.requests)
-
-    def set_status_listener(self, listener: StatusListener | None) -> None:
-        self._status.set_listener(listener)
 
     # --- connection ---------------------------------------------------------------
     async def connect(self) -> None:

@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions, StatusListener
+from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
-from .._status import StatusTracker
+from .._base import AdapterBase
 from ._transport import TransmissionTransport
 from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, to_status
 
@@ -25,37 +25,23 @@ T = TypeVar("T")
 _ADD_CONCURRENCY = 32
 
 
-class TransmissionAdapter:
+class TransmissionAdapter(AdapterBase):
     """Every multi-torrent primitive is one request with an ``ids`` list,
     except add: Transmission's torrent-add takes one torrent, so those
     requests run concurrently."""
 
     #: Transmission always checks existing data when a torrent is added.
     add_limitations: frozenset[str] = frozenset({"verify"})
-    #: Requests take effect at once (a stop shows within ~0.5 s; confirmation polls cover it).
-    state_latency = 0.0
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        self._url = url
+        super().__init__(url)
         self._transport = TransmissionTransport(url, options)
-        self._status = StatusTracker()
         self.version = ""
         self.rpc_version = 0
 
     @property
-    def url(self) -> ClientURL:
-        return self._url
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status.status
-
-    @property
     def request_count(self) -> int:
         return self._transport.request_count
-
-    def set_status_listener(self, listener: StatusListener | None) -> None:
-        self._status.set_listener(listener)
 
     async def connect(self) -> None:
         self._status.set(ConnectionStatus.connecting)
