@@ -47,15 +47,16 @@ async def test_round_trips_do_not_grow_with_torrents(
         assert response.success, response.errors
         hashes = [t.infohash for t in torrents]
         await settle(tm_target, api, hashes)
-        counts = []
         for group in (hashes[:1], hashes[1:]):
-            before = _adapter(api).request_count
+            before = _adapter(api).request_counts
             response = await api.stop(*group)
             assert response.stopped == group
-            counts.append(_adapter(api).request_count - before)
-        # One snapshot, one torrent-stop, a few confirmation polls: the same for 1 and 40.
-        assert counts[1] <= counts[0] + 2, counts
-        assert counts[1] <= 12, counts
+            after = _adapter(api).request_counts
+            sent = {method: after[method] - before.get(method, 0) for method in after}
+            # One torrent-stop for all of them; one snapshot plus confirmation polls
+            # with backoff (how many depends on how fast the daemon reflects it).
+            assert sent.get("torrent-stop") == 1, sent
+            assert sent["torrent-get"] <= 15, sent
 
 
 async def test_survives_daemon_restart(target_pool: TargetPool, tmp_path: Path) -> None:

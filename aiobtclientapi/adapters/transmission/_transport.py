@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,8 @@ class TransmissionTransport:
         #: Spoken from connect() on; the original protocol works on every version.
         self.dialect: Dialect = LEGACY
         self._log = get_logger(client="transmission", url=str(url))
-        #: Requests sent, for tests and debugging.
-        self.request_count = 0
+        #: Requests sent by RPC method, for tests and debugging.
+        self.requests: collections.Counter[str] = collections.Counter()
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -48,7 +49,7 @@ class TransmissionTransport:
             self._session = None
         self._session_id = None
 
-    async def post(self, body: bytes) -> bytes:
+    async def post(self, body: bytes, method: str) -> bytes:
         """POST one RPC body and return the reply body, handling 409 and auth."""
         session = self._get_session()
         target = self.url.base + self.url.path
@@ -56,7 +57,7 @@ class TransmissionTransport:
             headers = {"Content-Type": "application/json", **_http.basic_auth_headers(self.url)}
             if self._session_id:
                 headers[SESSION_ID_HEADER] = self._session_id
-            self.request_count += 1
+            self.requests[method] += 1
             reply = await _http.request(session, "POST", target, self.url, data=body, headers=headers)
             if reply.status == 409:
                 self._session_id = reply.headers.get(SESSION_ID_HEADER)
@@ -80,7 +81,7 @@ class TransmissionTransport:
         """One RPC request in the current dialect; the daemon's error is in the Outcome."""
         self._tag += 1
         started = time.monotonic()
-        body = await self.post(msgspec.json.encode(self.dialect.request(method, arguments, self._tag)))
+        body = await self.post(msgspec.json.encode(self.dialect.request(method, arguments, self._tag)), method)
         try:
             outcome = self.dialect.decode(body)
         except msgspec.DecodeError as exc:
@@ -115,7 +116,7 @@ class TransmissionTransport:
                 request["params"] = arguments
         else:
             request = LEGACY.request(method, arguments, self._tag)
-        body = await self.post(msgspec.json.encode(request))
+        body = await self.post(msgspec.json.encode(request), method)
         try:
             return msgspec.json.decode(body)
         except msgspec.DecodeError as exc:

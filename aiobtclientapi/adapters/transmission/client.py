@@ -40,8 +40,9 @@ class TransmissionAdapter(AdapterBase):
         self.rpc_version = 0
 
     @property
-    def request_count(self) -> int:
-        return self._transport.request_count
+    def request_counts(self) -> Mapping[str, int]:
+        """Requests sent so far, by RPC method (e.g. ``torrent-get``)."""
+        return dict(self._transport.requests)
 
     async def connect(self) -> None:
         self._status.set(ConnectionStatus.connecting)
