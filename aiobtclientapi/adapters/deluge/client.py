@@ -9,26 +9,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions, StatusListener
+from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
-from .._status import StatusTracker
+from .._base import AdapterBase
 from ._transport import DaemonError, DelugeTransport, EventCallback
 from ._wire import STATUS_KEYS, decode_rows, to_status
 
-#: "Torrent already in session (<id>)." and "Torrent already being added (<id>)."
 #: Seconds after core.force_recheck during which a torrent the daemon does not
 #: yet show as Checking counts as verifying: Deluge's status cache (1.5 s)
 #: plus the time it takes to handle libtorrent's alerts.
 RECHECK_GRACE = 2.0
 
+#: "Torrent already in session (<id>)." and "Torrent already being added (<id>)."
 _DUPLICATE = re.compile(r"Torrent already (?:in session|being added) \(([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\)")
 
 
-class DelugeAdapter:
+class DelugeAdapter(AdapterBase):
     """All calls share one TLS connection; many are in flight at once.
 
     Multi-torrent primitives are one call each (``core.*_torrents``,
@@ -37,31 +37,20 @@ class DelugeAdapter:
     A lost connection is opened and logged into again by the next call.
     """
 
-    add_limitations: frozenset[str] = frozenset()
+    #: The services too count a recheck as verifying for this long after asking.
+    state_latency = RECHECK_GRACE
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        self._url = url
+        super().__init__(url)
         self._options = options
-        self._status = StatusTracker()
         self._transport = DelugeTransport(url, options, on_lost=self._lost)
         self._connect_lock = asyncio.Lock()
         # When we asked for each recheck, until the daemon shows it (see RECHECK_GRACE).
         self._recheck_requested: dict[str, float] = {}
 
     @property
-    def url(self) -> ClientURL:
-        return self._url
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status.status
-
-    @property
     def transport(self) -> DelugeTransport:
         return self._transport
-
-    def set_status_listener(self, listener: StatusListener | None) -> None:
-        self._status.set_listener(listener)
 
     def _lost(self) -> None:
         self._status.set(ConnectionStatus.disconnected)
