@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
+import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -16,7 +20,8 @@ from typing import Any
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
-from tests.integration._daemon import Daemon, NativeRunner, free_port
+from tests.integration._containers import ContainerProcess, container_labels, container_targets
+from tests.integration._daemon import Daemon, NativeProcess, NativeRunner, free_port, wait_until
 
 
 def _version_of(output: str) -> str:
@@ -24,8 +29,25 @@ def _version_of(output: str) -> str:
     return match.group(1) if match else "unknown"
 
 
+def scrypt_password_hash(password: str) -> str:
+    """`password` as Deluge 2.2.1+ stores it in its auth file: "$scrypt$n$r$p$salt$hexdigest".
+
+    The daemon's own format (deluge/security.py, from Werkzeug): the salt is
+    used as text, scrypt n=2**15, r=8, p=1, 64-byte key.
+    """
+    salt = secrets.token_hex(8)
+    n, r, p = 2**15, 8, 1
+    digest = hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p).hex()
+    return f"$scrypt${n}${r}${p}${salt}${digest}"
+
+
 class DelugeDaemon(Daemon):
-    """deluged on a free loopback port with a config dir of its own."""
+    """deluged on a free loopback port with a config dir of its own.
+
+    Runs natively or, given a ContainerRunner, in a container on the host's
+    network with the workdir mounted at the same path (2.0.3, 2.2.0 and
+    2.2.1.dev0 take the same flags and config files).
+    """
 
     client = "deluge"
 
@@ -38,14 +60,25 @@ class DelugeDaemon(Daemon):
         self.label = f"deluge-{self.version}"
 
     @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.version.split(".")) if self.version != "unknown" else ()
+
+    @property
+    def hashes_passwords(self) -> bool:
+        """Whether the daemon stores (and checks) scrypt hashes in its auth file: 2.2.1+."""
+        return self.version_tuple >= (2, 2, 1)
+
+    @property
     def cert_path(self) -> Path:
         """The self-signed certificate the daemon makes on first start."""
         return self.config_dir / "ssl" / "daemon.cert"
 
     def prepare(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
-        # Numeric auth level: 10 = admin.
-        (self.config_dir / "auth").write_text(f"{self.username}:{self.password}:10\n")
+        # Numeric auth level: 10 = admin. 2.2.1+ stores hashes (a plaintext
+        # password still works there, but the daemon logs it as an invalid hash).
+        password = scrypt_password_hash(self.password) if self.hashes_passwords else self.password
+        (self.config_dir / "auth").write_text(f"{self.username}:{password}:10\n")
         # Deluge's config format: a version object, then the settings; the
         # daemon merges them over its defaults. No DHT/UPnP/NAT-PMP/LSD: a
         # test daemon must not talk to the network.
@@ -69,19 +102,53 @@ class DelugeDaemon(Daemon):
 
     def command(self) -> Sequence[str]:
         # -L none: Debian 12's 2.0.3 crashes in its own log calls on Python
-        # 3.11 at levels info/debug.
+        # 3.11 at every level; 2.2 logs fine, and its warnings help diagnose.
+        level = "none" if self.version_tuple < (2, 1) else "warning"
+        # -u: the RPC port on loopback only (it listens on every interface
+        # otherwise, and containers share the host's network); -i: the same
+        # for BitTorrent connections.
         return [
             self.runner.executable("deluged"),
             "-d",
-            "-c",
-            str(self.config_dir),
-            "-p",
-            str(self.port),
-            "-i",
-            "127.0.0.1",
-            "-L",
-            "none",
-        ]
+            "-c", str(self.config_dir),
+            "-p", str(self.port),
+            "-u", "127.0.0.1",
+            "-i", "127.0.0.1",
+            "-L", level,
+        ]  # fmt: skip
+
+    # --- process control for the connection-loss tests (native or container) -------------
+    def freeze(self) -> None:
+        """Stop the daemon's process without ending it: it reads and answers nothing."""
+        process = self.process
+        if isinstance(process, NativeProcess):
+            os.kill(process.popen.pid, signal.SIGSTOP)
+        elif isinstance(process, ContainerProcess):
+            process.container.get_wrapped_container().pause()
+        else:
+            raise TypeError(f"Can't freeze {process!r}")
+
+    def thaw(self) -> None:
+        """Let a frozen daemon go on."""
+        process = self.process
+        if isinstance(process, NativeProcess):
+            os.kill(process.popen.pid, signal.SIGCONT)
+        elif isinstance(process, ContainerProcess):
+            process.container.get_wrapped_container().unpause()
+        else:
+            raise TypeError(f"Can't thaw {process!r}")
+
+    def kill(self) -> None:
+        """SIGKILL the daemon (frozen or not) and wait until it is gone."""
+        process = self.process
+        if isinstance(process, NativeProcess):
+            os.kill(process.popen.pid, signal.SIGKILL)
+        elif isinstance(process, ContainerProcess):
+            # A paused container can be killed; it is then no longer paused.
+            process.container.get_wrapped_container().kill()
+        else:
+            raise TypeError(f"Can't kill {process!r}")
+        wait_until(lambda: process.poll() is not None, 15, "deluged to exit")
 
     def is_ready(self) -> bool:
         context = ssl.create_default_context()
@@ -113,7 +180,7 @@ def _native_version() -> str:
 
 
 def target_ids() -> list[str]:
-    return [f"deluge-{_native_version()}"]
+    return [f"deluge-{_native_version()}", *container_labels("deluge")]
 
 
 class DelugeTarget(Target):
@@ -123,6 +190,7 @@ class DelugeTarget(Target):
         self.daemon = daemon
         self.id = daemon.label
         self.download_dir = daemon.download_dir
+        self.url = daemon.url  # for btclient
 
     def make_api(self, **kwargs: Any) -> APIBase:
         return aiobtclientapi.api("deluge", self.daemon.url, **kwargs)
@@ -163,10 +231,21 @@ class DelugeTarget(Target):
 
 @contextlib.contextmanager
 def targets(workdir: Path) -> Iterator[dict[str, Target]]:
-    daemon = DelugeDaemon(workdir)
-    daemon.start()
-    try:
-        target = DelugeTarget(daemon)
-        yield {target.id: target}
-    finally:
-        daemon.stop()
+    native_dir = workdir / "native"
+    native_dir.mkdir(parents=True, exist_ok=True)
+    daemon = DelugeDaemon(native_dir)
+    with contextlib.ExitStack() as stack:
+        stack.callback(daemon.stop)
+        daemon.start()
+        found: dict[str, Target] = {daemon.label: DelugeTarget(daemon)}
+        found.update(
+            stack.enter_context(
+                container_targets(
+                    "deluge",
+                    workdir / "containers",
+                    lambda path, runner: DelugeDaemon(path, runner),
+                    lambda started: [DelugeTarget(started)],
+                )
+            )
+        )
+        yield found
