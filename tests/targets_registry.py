@@ -25,9 +25,7 @@ _INTEGRATION = Path(__file__).parent / "integration"
 
 
 def _modules() -> list[ModuleType]:
-    names = sorted(
-        path.stem for path in _INTEGRATION.glob("*.py") if not path.stem.startswith(("_", "test_"))
-    )
+    names = sorted(path.stem for path in _INTEGRATION.glob("*.py") if not path.stem.startswith(("_", "test_")))
     return [importlib.import_module(f"tests.integration.{name}") for name in names]
 
 
