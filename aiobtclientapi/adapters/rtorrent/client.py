@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..._log import get_logger
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions, StatusListener
+from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
-from .._status import StatusTracker
+from .._base import AdapterBase
 from . import _wire
 from ._transport import Call, CallFailure, RtorrentTransport
 
@@ -40,8 +40,8 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class RtorrentAdapter:
-    """Implements ClientPort for rTorrent 0.9.8."""
+class RtorrentAdapter(AdapterBase):
+    """Implements ClientPort for rTorrent 0.9.8 to 0.16 (tested: 0.9.8, 0.16.17)."""
 
     # rTorrent hashes every torrent with data when it starts it; skipping that
     # needs crafted resume data (file mtimes of the daemon's machine), which
@@ -49,27 +49,18 @@ class RtorrentAdapter:
     add_limitations: frozenset[str] = frozenset({"verify"})
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        self._url = url
+        super().__init__(url)
         self._options = options
         self._transport = RtorrentTransport(url, options)
-        self._status = StatusTracker()
         self._log = get_logger(client="rtorrent", url=str(url))
-
-    @property
-    def url(self) -> ClientURL:
-        return self._url
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status.status
+        #: Whether the daemon refuses torrents without trackers (by its version);
+        #: None until it told its version.
+        self._refuses_trackerless: bool | None = None
 
     @property
     def request_count(self) -> int:
         """XML-RPC requests sent so far."""
         return self._transport.request_count
-
-    def set_status_listener(self, listener: StatusListener | None) -> None:
-        self._status.set_listener(listener)
 
     # --- lifecycle -------------------------------------------------------------------
     async def connect(self) -> None:
@@ -80,6 +71,8 @@ class RtorrentAdapter:
         except BaseException:
             self._status.set(ConnectionStatus.disconnected)
             raise
+        if isinstance(version, str):
+            self._refuses_trackerless = _wire.refuses_trackerless(version)
         self._log.debug("connected", version=version)
         self._status.set(ConnectionStatus.connected)
 
@@ -101,7 +94,7 @@ class RtorrentAdapter:
         rows: list[_wire.TorrentRow] = []
         for values in await self._transport.multicall_groups(groups):
             if isinstance(values[0], CallFailure):
-                continue  # d.hash of an unknown infohash: "Could not find info-hash."
+                continue  # unknown infohash: "Could not find info-hash." (0.16: "info-hash not found")
             failure = next((v for v in values if isinstance(v, CallFailure)), None)
             if failure is not None:
                 raise errors.ResponseError(f"{self._url}: {failure.message}")
@@ -157,9 +150,18 @@ class RtorrentAdapter:
             outcomes[index] = AddOutcome(source=source, status="failed", infohash=source.infohash, error=message)
 
         need = [_wire.trackerless(source) for source in sources]
-        # Ask whether DHT runs in the same request as which torrents exist.
-        extra: list[Call] = [("dht.statistics", ())] if "dht" in need else []
+        # Ask the version (unless connect() did) and whether DHT runs in the
+        # same request as which torrents exist.
+        extra: list[Call] = []
+        if any(need):
+            if self._refuses_trackerless is None:
+                extra.append(("system.client_version", ()))
+            extra.append(("dht.statistics", ()))
         results = await self._transport.multicall([("d.hash", (s.infohash.upper(),)) for s in sources] + extra)
+        if extra and self._refuses_trackerless is None and isinstance(results[len(sources)], str):
+            self._refuses_trackerless = _wire.refuses_trackerless(results[len(sources)])
+        if not self._refuses_trackerless:
+            need = [None] * len(sources)
         dht_running = bool(extra) and isinstance(results[-1], dict) and bool(results[-1].get("active"))
         to_load: list[int] = []
         for index, source in enumerate(sources):
