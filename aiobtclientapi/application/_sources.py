@@ -57,9 +57,7 @@ async def resolve_source(torrent: object, fetch: TorrentFetcher) -> TorrentSourc
     return source_from_metainfo(data, torrent)
 
 
-async def resolve_sources(
-    torrents: Sequence[object], fetch: TorrentFetcher
-) -> list[TorrentSource | errors.Error]:
+async def resolve_sources(torrents: Sequence[object], fetch: TorrentFetcher) -> list[TorrentSource | errors.Error]:
     """resolve_source() for every torrent at once; errors in place of sources."""
     results = await asyncio.gather(*(resolve_source(t, fetch) for t in torrents), return_exceptions=True)
     out: list[TorrentSource | errors.Error] = []

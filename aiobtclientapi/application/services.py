@@ -222,14 +222,10 @@ class TorrentService:
         for infohash, source in added.items():
             if infohash in pending and last.get(infohash) is None:
                 response.errors.append(
-                    errors.AddTorrentError(
-                        f"{source.display}: Torrent did not appear in {self.port.url.client}"
-                    )
+                    errors.AddTorrentError(f"{source.display}: Torrent did not appear in {self.port.url.client}")
                 )
             elif infohash in pending:
-                response.errors.append(
-                    errors.AddTorrentError(f"{source.display}: Torrent was added but did not stop")
-                )
+                response.errors.append(errors.AddTorrentError(f"{source.display}: Torrent was added but did not stop"))
             else:
                 response.added.append(infohash)
             self._intent_stopped[infohash] = options.stopped
@@ -296,9 +292,7 @@ class TorrentService:
                     response.errors.append(errors.NoSuchTorrentError(infohash))
                 else:
                     verb = "stop" if stop else "start"
-                    response.errors.append(
-                        error_class(f"{names.get(infohash, infohash)}: Torrent did not {verb}")
-                    )
+                    response.errors.append(error_class(f"{names.get(infohash, infohash)}: Torrent did not {verb}"))
         except errors.Error as exc:
             response.errors.append(exc)
         return response
