@@ -4,6 +4,14 @@ Replies are parsed with defusedxml's expat parser (no DTDs, no entities, no
 external references) into xmlrpc.client's Unmarshaller, without patching
 any global. Every socket, TLS, HTTP and XML failure becomes an error from
 our hierarchy, naming the URL (its str() masks the password).
+
+XML-RPC on every version, although 0.15.2+ also answers JSON-RPC on the same
+socket: measured on 0.16.17, JSON-RPC can't carry a .torrent file (JSON
+strings are Unicode and rTorrent has no binary type there, so load.raw adds
+nothing), and one torrent name that isn't UTF-8 turns a whole reply into a
+parse error ("invalid UTF-8 byte"), where XML-RPC escapes it ("caf%E9").
+0.16's XML-RPC answers the same calls as 0.9.8's (``<i4>``/``<i8>`` alike,
+``""`` targets, system.multicall, d.multicall2); only fault texts differ.
 """
 
 from __future__ import annotations

@@ -106,6 +106,20 @@ def to_status(row: TorrentRow) -> TorrentStatus:
     )
 
 
+def refuses_trackerless(version: str) -> bool:
+    """Whether rTorrent `version` (system.client_version) refuses torrents without trackers.
+
+    0.9.8 does (see :func:`trackerless`); 0.16.17 adds and starts them, even
+    private ones with DHT off (measured). Versions in between weren't
+    measured: for them, and for versions we can't read, the daemon decides,
+    so we never refuse what it would take.
+    """
+    parts = version.split(".")
+    if len(parts) < 2 or not all(part.isdigit() for part in parts[:2]):
+        return False
+    return (int(parts[0]), int(parts[1])) < (0, 10)
+
+
 def trackerless(source: TorrentSource) -> Literal["private", "dht", None]:
     """Why rTorrent may refuse `source` for lack of trackers.
 
