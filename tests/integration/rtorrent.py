@@ -1,8 +1,11 @@
-"""rTorrent 0.9.8 daemons (SCGI on TCP and on a unix socket) and nginx in front of
+"""rTorrent daemons (SCGI on TCP and on a unix socket) and nginx in front of
 the TCP one (HTTP and HTTPS with basic auth), as contract-suite targets.
 
 rTorrent opens a single SCGI listener, so two daemons run: one with
-``network.scgi.open_port`` and one with ``network.scgi.open_local``.
+``network.scgi.open_port`` and one with ``network.scgi.open_local``. The
+native ones are Debian 12's 0.9.8; with ``BTC_CONTAINERS=1`` the same pair
+(and a native nginx in front of the TCP one) runs in each client image too,
+e.g. "rtorrent-0.16.17-forky-scgi".
 """
 
 from __future__ import annotations
@@ -23,7 +26,11 @@ import pytest
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
-from tests.integration._daemon import Daemon, free_port, port_open, require_binary
+from tests.integration._containers import ContainerRunner, container_labels, container_targets
+from tests.integration._daemon import Daemon, NativeRunner, free_port, port_open, require_binary
+
+#: Transports of the targets on each daemon pair, in target_ids() order.
+TRANSPORTS = ("scgi", "socket", "http", "https")
 
 #: rTorrent 0.9.8's default network.xmlrpc.size_limit: users' daemons keep it, so
 #: the tests do too (the adapter must chunk its multicalls under it).
@@ -59,8 +66,8 @@ class RtorrentDaemon(Daemon):
 
     client = "rtorrent"
 
-    def __init__(self, workdir: Path, *, socket_file: bool) -> None:
-        super().__init__(workdir)
+    def __init__(self, workdir: Path, runner: NativeRunner | None = None, *, socket_file: bool) -> None:
+        super().__init__(workdir, runner)
         self.socket_file = socket_file
         self.session_dir = workdir / "session"
         self.rc_path = workdir / "rtorrent.rc"
@@ -68,7 +75,9 @@ class RtorrentDaemon(Daemon):
         self.scgi_port = 0 if socket_file else free_port()
         self.peer_port = free_port()
         self.dht_port = free_port()
-        self.label = f"rtorrent-{rtorrent_version()}"
+        #: The daemon's own version, as system.client_version answers.
+        self.version = runner.client_version("rtorrent") if isinstance(runner, ContainerRunner) else rtorrent_version()
+        self.label = f"rtorrent-{self.version}"
 
     @property
     def address(self) -> str | tuple[str, int]:
@@ -211,9 +220,13 @@ http {{
         return port_open(self.http_port) and port_open(self.https_port)
 
 
+def daemon_labels() -> list[str]:
+    """The native daemons' label, then each container image's ("rtorrent-0.16.17-forky")."""
+    return [f"rtorrent-{rtorrent_version()}", *container_labels("rtorrent")]
+
+
 def target_ids() -> list[str]:
-    label = f"rtorrent-{rtorrent_version()}"
-    return [f"{label}-{transport}" for transport in ("scgi", "socket", "http", "https")]
+    return [f"{label}-{transport}" for label in daemon_labels() for transport in TRANSPORTS]
 
 
 class RtorrentTarget(Target):
@@ -282,22 +295,52 @@ class RtorrentTarget(Target):
     raw_call = ("system.client_version", ())
 
     def check_raw_call_reply(self, reply: Any) -> None:
-        assert reply == rtorrent_version()
+        assert reply == self.daemon.version
+
+
+def _pair_targets(
+    stack: contextlib.ExitStack, tcp: RtorrentDaemon, unix: RtorrentDaemon, nginx_dir: Path
+) -> list[RtorrentTarget]:
+    """The four targets on a TCP and a unix-socket daemon; starts a (native) nginx for HTTP(S)."""
+    nginx = NginxDaemon(nginx_dir, scgi_port=tcp.scgi_port)
+    stack.callback(nginx.stop)
+    nginx.start()
+    return [
+        RtorrentTarget("scgi", tcp),
+        RtorrentTarget("socket", unix),
+        RtorrentTarget("http", tcp, nginx),
+        RtorrentTarget("https", tcp, nginx),
+    ]
 
 
 @contextlib.contextmanager
 def targets(workdir: Path) -> Iterator[dict[str, Target]]:
     tcp = RtorrentDaemon(workdir / "tcp", socket_file=False)
     unix = RtorrentDaemon(workdir / "socket", socket_file=True)
-    nginx = NginxDaemon(workdir / "nginx", scgi_port=tcp.scgi_port)
     with contextlib.ExitStack() as stack:
-        for daemon in (tcp, unix, nginx):
-            daemon.start()
+        for daemon in (tcp, unix):
             stack.callback(daemon.stop)
-        found: list[Target] = [
-            RtorrentTarget("scgi", tcp),
-            RtorrentTarget("socket", unix),
-            RtorrentTarget("http", tcp, nginx),
-            RtorrentTarget("https", tcp, nginx),
-        ]
+            daemon.start()
+        found: list[Target] = list(_pair_targets(stack, tcp, unix, workdir / "nginx"))
+        # rTorrent opens one SCGI listener: a TCP daemon and a socket daemon per image.
+        tcp_targets = stack.enter_context(
+            container_targets(
+                "rtorrent",
+                workdir / "containers-tcp",
+                lambda path, runner: RtorrentDaemon(path, runner, socket_file=False),
+                lambda daemon: [RtorrentTarget("scgi", daemon)],
+            )
+        )
+        unix_targets = stack.enter_context(
+            container_targets(
+                "rtorrent",
+                workdir / "containers-socket",
+                lambda path, runner: RtorrentDaemon(path, runner, socket_file=True),
+                lambda daemon: [RtorrentTarget("socket", daemon)],
+            )
+        )
+        for tcp_target in tcp_targets.values():
+            label = tcp_target.daemon.label
+            unix_daemon = unix_targets[f"{label}-socket"].daemon
+            found += _pair_targets(stack, tcp_target.daemon, unix_daemon, workdir / "containers-nginx" / label)
         yield {target.id: target for target in found}
