@@ -28,6 +28,7 @@ test-containers: venv daemons
 
 lint: venv
 	$(BIN)/ruff check aiobtclientapi tests scripts benchmarks
+	$(BIN)/ruff format --check aiobtclientapi tests scripts benchmarks
 	$(BIN)/mypy --strict aiobtclientapi
 
 demo: venv daemons

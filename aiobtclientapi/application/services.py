@@ -143,6 +143,34 @@ class TorrentService:
                 response.errors.append(errors.NoSuchTorrentError(infohash))
         return snapshot
 
+    async def _sort(
+        self,
+        values: Sequence[str],
+        response: Response,
+        already: Callable[[str, TorrentStatus], bool],
+        warning_class: type[errors.TorrentWarning],
+        already_list: list[str],
+    ) -> tuple[list[str], dict[str, str]]:
+        """Invalid or unknown infohashes become errors, those `already` done warnings.
+
+        Returns the infohashes left to do and the name of every known torrent.
+        """
+        infohashes = self._parse_infohashes(values, response)
+        if not infohashes:
+            return [], {}
+        snapshot = await self._known(infohashes, response)
+        todo: list[str] = []
+        for infohash in infohashes:
+            status = snapshot.get(infohash)
+            if status is None:
+                continue
+            if already(infohash, status):
+                response.warnings.append(warning_class(infohash, status.name))
+                already_list.append(infohash)
+            else:
+                todo.append(infohash)
+        return todo, {h: s.name for h, s in snapshot.items()}
+
     @staticmethod
     def _failed(
         response: Response,
@@ -251,27 +279,17 @@ class TorrentService:
             warning_class = errors.TorrentAlreadyStarted
             error_class = errors.StartTorrentError
             action = self.port.start
+
+        def already(infohash: str, status: TorrentStatus) -> bool:
+            is_stopped = status.stopped
+            if is_stopped is None:  # the client can't tell: what we last asked for
+                is_stopped = self._intent_stopped.get(infohash, not stop)
+            return is_stopped == stop
+
         try:
-            infohashes = self._parse_infohashes(values, response)
-            if not infohashes:
-                return response
-            snapshot = await self._known(infohashes, response)
-            todo: list[str] = []
-            for infohash in infohashes:
-                status = snapshot.get(infohash)
-                if status is None:
-                    continue
-                is_stopped = status.stopped
-                if is_stopped is None:
-                    is_stopped = self._intent_stopped.get(infohash, not stop)
-                if is_stopped == stop:
-                    response.warnings.append(warning_class(infohash, status.name))
-                    already_list.append(infohash)
-                else:
-                    todo.append(infohash)
+            todo, names = await self._sort(values, response, already, warning_class, already_list)
             if not todo:
                 return response
-            names = {h: s.name for h, s in snapshot.items()}
             failures = await action(todo)
             self._failed(response, failures, error_class, names)
             todo = [h for h in todo if h not in failures]
@@ -300,25 +318,17 @@ class TorrentService:
     # --- verify -------------------------------------------------------------------
     async def verify(self, values: Sequence[str]) -> Response:
         response = Response("verifying", "already_verifying")
+        now = time.monotonic()
+
+        def already(infohash: str, status: TorrentStatus) -> bool:
+            return status.is_verifying or self._verify_pending(infohash, now)
+
         try:
-            infohashes = self._parse_infohashes(values, response)
-            if not infohashes:
-                return response
-            snapshot = await self._known(infohashes, response)
-            todo: list[str] = []
-            now = time.monotonic()
-            for infohash in infohashes:
-                status = snapshot.get(infohash)
-                if status is None:
-                    continue
-                if status.is_verifying or self._verify_pending(infohash, now):
-                    response.warnings.append(errors.TorrentAlreadyVerifying(infohash, status.name))
-                    response.already_verifying.append(infohash)
-                else:
-                    todo.append(infohash)
+            todo, names = await self._sort(
+                values, response, already, errors.TorrentAlreadyVerifying, response.already_verifying
+            )
             if not todo:
                 return response
-            names = {h: s.name for h, s in snapshot.items()}
             failures = await self.port.verify(todo)
             self._failed(response, failures, errors.VerifyTorrentError, names)
             now = time.monotonic()
