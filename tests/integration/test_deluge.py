@@ -136,6 +136,25 @@ async def test_add_duplicate_and_unknown_ids(adapter: DelugeAdapter, daemon: Del
     assert all(status.stopped is True for status in snapshot.values())
 
 
+async def test_added_started_never_reads_paused(adapter: DelugeAdapter, daemon: DelugeDaemon, tmp_path: Path) -> None:
+    # Deluge 2.2 adds a torrent paused and then resumes it; right after a
+    # pause_torrents its status shows the added torrent "Paused" (progress 0)
+    # for ~50 ms before "Queued"/"Seeding". add() must not return before the
+    # daemon shows a torrent added started as not paused.
+    for _ in range(3):
+        running = [make_torrent(daemon.download_dir, tmp_path) for _ in range(2)]
+        sources = [source_from_metainfo(t.torrent_path.read_bytes(), str(t.torrent_path)) for t in running]
+        assert [o.status for o in await adapter.add(sources, AddOptions())] == ["added", "added"]
+        assert await adapter.stop([t.infohash for t in running]) == {}
+
+        torrent = make_torrent(daemon.download_dir, tmp_path)
+        source = source_from_metainfo(torrent.torrent_path.read_bytes(), str(torrent.torrent_path))
+        [outcome] = await adapter.add([source], AddOptions())
+        assert outcome.status == "added"
+        rows = await adapter.call("core.get_torrents_status", {"id": [torrent.infohash]}, ["state", "progress"])
+        assert rows[torrent.infohash]["state"] != "Paused", rows
+
+
 async def _poll(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 20) -> Any:
     deadline = time.monotonic() + timeout
     delay = 0.05
