@@ -22,7 +22,6 @@ class StatusRow(msgspec.Struct, frozen=True):
     state: str
     progress: float  # 0–100: downloaded, or checked while Checking
     paused: bool
-    is_finished: bool = False
     total_size: int = 0
     message: str = ""
 
@@ -69,15 +68,8 @@ def decode_rows(reply: Any, where: str) -> list[StatusRow]:
         raise errors.ResponseError(f"{where}: core.get_torrents_status: unexpected reply: {exc}") from exc
 
 
-def to_status(row: StatusRow, *, recheck_pending: bool = False) -> TorrentStatus:
-    """A domain TorrentStatus from one status row.
-
-    `recheck_pending`: we asked for a recheck moments ago and the daemon does
-    not show it yet. Deluge's `state` changes only when it handles
-    libtorrent's alerts and its status cache is up to 1.5 s old, so right
-    after ``core.force_recheck`` a torrent being (or queued to be) checked
-    still reads Paused or Seeding; measured with four 48 MiB torrents.
-    """
+def to_status(row: StatusRow) -> TorrentStatus:
+    """A domain TorrentStatus from one status row."""
     state, stopped = STATES.get(row.state, (TorrentState.unknown, None))
     if stopped is None and row.state not in _STOPPED_UNKNOWN:
         stopped = row.paused
@@ -85,11 +77,6 @@ def to_status(row: StatusRow, *, recheck_pending: bool = False) -> TorrentStatus
         state = TorrentState.metadata  # a magnet still fetching its metadata
     fraction = min(max(row.progress / 100.0, 0.0), 1.0)
     verify_progress = fraction if state is TorrentState.verifying else None
-    if recheck_pending and state is not TorrentState.verifying:
-        state, stopped = TorrentState.verifying, None
-        # libtorrent resets progress and is_finished when a check starts: a
-        # finished row is from before the check.
-        verify_progress = 0.0 if row.is_finished else fraction
     return TorrentStatus(
         infohash=row.hash.lower(),
         name=row.name,

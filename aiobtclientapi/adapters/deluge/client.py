@@ -19,10 +19,10 @@ from .._base import AdapterBase
 from ._transport import DaemonError, DelugeTransport, EventCallback
 from ._wire import STATUS_KEYS, decode_rows, to_status
 
-#: Seconds after core.force_recheck during which a torrent the daemon does not
-#: yet show as Checking counts as verifying: Deluge's status cache (1.5 s)
-#: plus the time it takes to handle libtorrent's alerts.
-RECHECK_GRACE = 2.0
+#: Seconds the daemon may take to show a change, e.g. a recheck as Checking:
+#: Deluge's status cache (1.5 s) plus the time it takes to handle
+#: libtorrent's alerts (measured with four 48 MiB torrents).
+STATE_LATENCY = 2.0
 
 #: "Torrent already in session (<id>)." and "Torrent already being added (<id>)."
 _DUPLICATE = re.compile(r"Torrent already (?:in session|being added) \(([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\)")
@@ -37,16 +37,14 @@ class DelugeAdapter(AdapterBase):
     A lost connection is opened and logged into again by the next call.
     """
 
-    #: The services too count a recheck as verifying for this long after asking.
-    state_latency = RECHECK_GRACE
+    #: The services count a recheck as verifying for this long after asking.
+    state_latency = STATE_LATENCY
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         super().__init__(url)
         self._options = options
         self._transport = DelugeTransport(url, options, on_lost=self._lost)
         self._connect_lock = asyncio.Lock()
-        # When we asked for each recheck, until the daemon shows it (see RECHECK_GRACE).
-        self._recheck_requested: dict[str, float] = {}
 
     @property
     def transport(self) -> DelugeTransport:
@@ -101,22 +99,8 @@ class DelugeAdapter(AdapterBase):
             return {}
         reply = await self._call("core.get_torrents_status", {"id": list(infohashes)}, STATUS_KEYS)
         wanted = set(infohashes)
-        self._forget_old_rechecks()
-        statuses: dict[str, TorrentStatus] = {}
-        for row in decode_rows(reply, str(self._url)):
-            infohash = row.hash.lower()
-            if infohash not in wanted:
-                continue
-            if row.state == "Checking":
-                self._recheck_requested.pop(infohash, None)  # shown: trust the daemon from here
-            statuses[infohash] = to_status(row, recheck_pending=infohash in self._recheck_requested)
-        return statuses
-
-    def _forget_old_rechecks(self) -> None:
-        now = time.monotonic()
-        for infohash, asked in list(self._recheck_requested.items()):
-            if now - asked >= RECHECK_GRACE:
-                del self._recheck_requested[infohash]
+        statuses = (to_status(row) for row in decode_rows(reply, str(self._url)))
+        return {status.infohash: status for status in statuses if status.infohash in wanted}
 
     async def list_infohashes(self) -> list[str]:
         reply = await self._call("core.get_session_state")
@@ -166,10 +150,10 @@ class DelugeAdapter(AdapterBase):
         it "Paused" (progress 0) for ~50 ms after a pause_torrents — measured on
         2.2.0 and 2.2.1.dev0, never on 2.0.3 — and a caller reading its state
         right after add would see a torrent added started as stopped. One
-        status call per poll for all of them; after RECHECK_GRACE (the status
+        status call per poll for all of them; after STATE_LATENCY (the status
         cache's lag) the daemon's word stands (e.g. the whole session is paused).
         """
-        deadline = time.monotonic() + RECHECK_GRACE
+        deadline = time.monotonic() + STATE_LATENCY
         delay = 0.02
         pending = infohashes
         while pending:
@@ -214,12 +198,7 @@ class DelugeAdapter(AdapterBase):
         return await self._action("core.pause_torrents", infohashes)
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
-        failures = await self._action("core.force_recheck", infohashes)
-        now = time.monotonic()
-        for infohash in infohashes:
-            if infohash not in failures:
-                self._recheck_requested[infohash] = now
-        return failures
+        return await self._action("core.force_recheck", infohashes)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """One raw RPC call, e.g. ``call("daemon.info")`` or
