@@ -352,3 +352,35 @@ def container_targets(
             for target in make_targets(daemon):
                 started[target.id] = target
         yield started
+
+
+@contextlib.contextmanager
+def native_and_container_targets(
+    client: str,
+    workdir: Path,
+    make_daemon: Callable[[Path, NativeRunner], DaemonT],
+    make_targets: Callable[[DaemonT], Iterable[TargetT]],
+) -> Iterator[dict[str, Target]]:
+    """The native daemon's targets, then every container's (with ``BTC_CONTAINERS=1``).
+
+    The native daemon's ``label`` must already name it (e.g. "deluge-2.0.3").
+    """
+    native_dir = workdir / "native"
+    native_dir.mkdir(parents=True, exist_ok=True)
+    daemon = make_daemon(native_dir, NativeRunner())
+    with contextlib.ExitStack() as stack:
+        stack.callback(daemon.stop)
+        daemon.start()
+        found: dict[str, Target] = {target.id: target for target in make_targets(daemon)}
+        found.update(stack.enter_context(container_targets(client, workdir / "containers", make_daemon, make_targets)))
+        yield found
+
+
+def runner_params() -> list[Any]:
+    """The native runner and, with ``BTC_CONTAINERS=1``, one per image (marked ``containers``),
+    as pytest parameters for a client's own tests."""
+    import pytest
+
+    params = [pytest.param(NativeRunner(), id="native")]
+    params += [pytest.param(runner, id=runner.name, marks=[pytest.mark.containers]) for runner in runners()]
+    return params

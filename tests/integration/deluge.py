@@ -20,7 +20,7 @@ from typing import Any
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
-from tests.integration._containers import ContainerProcess, container_labels, container_targets
+from tests.integration._containers import ContainerProcess, container_labels, native_and_container_targets
 from tests.integration._daemon import Daemon, NativeProcess, NativeRunner, free_port, wait_until
 
 
@@ -231,21 +231,5 @@ class DelugeTarget(Target):
 
 @contextlib.contextmanager
 def targets(workdir: Path) -> Iterator[dict[str, Target]]:
-    native_dir = workdir / "native"
-    native_dir.mkdir(parents=True, exist_ok=True)
-    daemon = DelugeDaemon(native_dir)
-    with contextlib.ExitStack() as stack:
-        stack.callback(daemon.stop)
-        daemon.start()
-        found: dict[str, Target] = {daemon.label: DelugeTarget(daemon)}
-        found.update(
-            stack.enter_context(
-                container_targets(
-                    "deluge",
-                    workdir / "containers",
-                    lambda path, runner: DelugeDaemon(path, runner),
-                    lambda started: [DelugeTarget(started)],
-                )
-            )
-        )
+    with native_and_container_targets("deluge", workdir, DelugeDaemon, lambda daemon: [DelugeTarget(daemon)]) as found:
         yield found

@@ -19,7 +19,7 @@ from typing import Any
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
-from tests.integration._containers import container_labels, container_targets
+from tests.integration._containers import container_labels, native_and_container_targets
 from tests.integration._daemon import Daemon, NativeRunner, free_port
 
 #: Raw qBittorrent states (4.x spells paused*, 5.x stopped*), read without the adapter's table.
@@ -224,21 +224,7 @@ class QbittorrentTarget(Target):
 
 @contextlib.contextmanager
 def targets(workdir: Path) -> Iterator[dict[str, Target]]:
-    native_dir = workdir / "native"
-    native_dir.mkdir(parents=True, exist_ok=True)
-    daemon = QbittorrentDaemon(native_dir)
-    with contextlib.ExitStack() as stack:
-        stack.callback(daemon.stop)
-        daemon.start()
-        found: dict[str, Target] = {daemon.label: QbittorrentTarget(daemon)}
-        found.update(
-            stack.enter_context(
-                container_targets(
-                    "qbittorrent",
-                    workdir / "containers",
-                    lambda path, runner: QbittorrentDaemon(path, runner),
-                    lambda started: [QbittorrentTarget(started)],
-                )
-            )
-        )
+    with native_and_container_targets(
+        "qbittorrent", workdir, QbittorrentDaemon, lambda daemon: [QbittorrentTarget(daemon)]
+    ) as found:
         yield found

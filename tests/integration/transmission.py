@@ -14,7 +14,7 @@ from typing import Any
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
-from tests.integration._containers import container_labels, container_targets
+from tests.integration._containers import container_labels, native_and_container_targets
 from tests.integration._daemon import Daemon, NativeRunner, free_port
 
 
@@ -113,20 +113,12 @@ def target_ids() -> list[str]:
 
 @contextlib.contextmanager
 def targets(workdir: Path) -> Iterator[dict[str, Target]]:
-    native_id = f"transmission-{native_version()}"
-    daemon = TransmissionDaemon(workdir / "native")
-    with contextlib.ExitStack() as stack:
-        stack.callback(daemon.stop)
-        daemon.start()
-        found: dict[str, Target] = {native_id: TransmissionTarget(native_id, daemon)}
-        found.update(
-            stack.enter_context(
-                container_targets(
-                    "transmission",
-                    workdir / "containers",
-                    TransmissionDaemon,
-                    lambda daemon: [TransmissionTarget(daemon.label, daemon)],
-                )
-            )
-        )
+    def make_daemon(path: Path, runner: NativeRunner) -> TransmissionDaemon:
+        daemon = TransmissionDaemon(path, runner)
+        daemon.label = f"transmission-{native_version()}"  # containers get theirs from the image
+        return daemon
+
+    with native_and_container_targets(
+        "transmission", workdir, make_daemon, lambda daemon: [TransmissionTarget(daemon.label, daemon)]
+    ) as found:
         yield found
