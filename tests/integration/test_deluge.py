@@ -31,16 +31,9 @@ from aiobtclientapi.adapters.deluge._transport import MAX_DECOMPRESSED, MAX_FRAM
 from aiobtclientapi.application.ports import AddOptions, ClientPort, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.domain.url import ClientURL, parse_url
-from tests.integration._containers import runner_params
 from tests.integration._daemon import NativeRunner, require_binary
 from tests.integration.deluge import DelugeDaemon
 from tests.torrents import make_torrent
-
-
-# The native daemon, and with BTC_CONTAINERS=1 the newer ones in containers too.
-@pytest.fixture(scope="module", params=runner_params())
-def runner(request: pytest.FixtureRequest) -> NativeRunner:
-    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

@@ -19,19 +19,12 @@ from aiobtclientapi.application.ports import AddOptions, ClientPort, ConnectionO
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.domain.torrent import TorrentState
 from aiobtclientapi.domain.url import parse_url
-from tests.integration._containers import runner_params
 from tests.integration._daemon import NativeRunner
 from tests.integration.qbittorrent import QbittorrentDaemon
 from tests.torrents import TestTorrent, make_torrent
 
 PAUSED = {"pausedUP", "pausedDL", "stoppedUP", "stoppedDL"}
 SEEDING = {"uploading", "stalledUP", "forcedUP", "queuedUP"}
-
-
-# The native daemon, and with BTC_CONTAINERS=1 the newer ones in containers too.
-@pytest.fixture(scope="module", params=runner_params())
-def runner(request: pytest.FixtureRequest) -> NativeRunner:
-    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
