@@ -1,7 +1,7 @@
 """Which adapters the contract and CLI suites run against.
 
 Every public module of tests/integration/ (a name not starting with ``_`` or
-``test_``) is a target module and provides:
+``test_``, and not ``conftest``) is a target module and provides:
 
 - ``target_ids() -> list[str]``: cheap, at collection time: the ids of its
   targets, naming client, version and transport (e.g. "qbittorrent-4.5.2");
@@ -25,7 +25,11 @@ _INTEGRATION = Path(__file__).parent / "integration"
 
 
 def _modules() -> list[ModuleType]:
-    names = sorted(path.stem for path in _INTEGRATION.glob("*.py") if not path.stem.startswith(("_", "test_")))
+    names = sorted(
+        path.stem
+        for path in _INTEGRATION.glob("*.py")
+        if not path.stem.startswith(("_", "test_")) and path.stem != "conftest"
+    )
     return [importlib.import_module(f"tests.integration.{name}") for name in names]
 
 
