@@ -17,7 +17,6 @@ parse error ("invalid UTF-8 byte"), where XML-RPC escapes it ("caf%E9").
 from __future__ import annotations
 
 import asyncio
-import base64
 import xmlrpc.client
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -138,17 +137,13 @@ class RtorrentTransport:
         return open_tcp
 
     async def _http(self, body: bytes) -> bytes:
-        from .._http import new_session, request
+        from .._http import basic_auth_headers, new_session, request
 
         url = self.url
         if self._session is None or self._session.closed:
             self._session = new_session(self.options, https=url.scheme == "https")
-        headers = {"Content-Type": "text/xml"}
-        if url.username is not None or url.password is not None:
-            credentials = f"{url.username or ''}:{url.password or ''}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
-        host = f"[{url.host}]" if ":" in url.host else url.host
-        target = f"{url.scheme}://{host}:{url.port}{url.path}"
+        headers = {"Content-Type": "text/xml", **basic_auth_headers(url)}
+        target = url.base + url.path
         reply = await request(
             self._session,
             "POST",
