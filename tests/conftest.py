@@ -28,6 +28,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("daemon_target", [target_param(i) for i in ids], indirect=True, scope="session")
 
 
+@pytest.fixture(autouse=True)
+def _daemon_survives(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test during which a target's daemon died, and start it again for the next."""
+    yield
+    for name in ("target", "daemon_target"):
+        if name in request.fixturenames:
+            daemon = request.getfixturevalue(name).daemon
+            report = daemon.revive() if daemon is not None else None
+            if report is not None:
+                pytest.fail(report, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest, target_pool: TargetPool) -> Target:
     return target_pool.get(request.param)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torf
 
+from tests.tracker import announce_url
+
 
 @dataclass(frozen=True)
 class TestTorrent:
@@ -62,13 +64,14 @@ def make_torrent(
         content.mkdir()
         for index in range(files):
             (content / f"file{index}.bin").write_bytes(os.urandom(size // files))
-    # rTorrent refuses private torrents without trackers; nothing listens here.
+    # Private: no DHT or peer exchange. rTorrent refuses private torrents
+    # without a tracker, so each gets the session's loopback tracker.
     torrent = torf.Torrent(
         path=content,
         private=True,
         piece_size=piece_size,
         created_by=None,
-        trackers=["http://127.0.0.1:1/announce"],
+        trackers=[announce_url()],
     )
     torrent.generate()
     torrent_path = torrent_dir / f"{name}.torrent"

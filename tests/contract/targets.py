@@ -14,9 +14,12 @@ tests check what the daemon says and not only what our Response claims.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiobtclientapi import APIBase
+
+if TYPE_CHECKING:
+    from tests.integration._daemon import Daemon
 
 #: What a torrent is doing according to the client's own raw fields.
 RawState = Literal["stopped", "active", "verifying"]
@@ -33,6 +36,8 @@ class Target:
     url: str = ""
     #: btclient options the target needs, e.g. ("--tls-ca-file", PATH).
     cli_options: tuple[str, ...] = ()
+    #: The daemon behind the adapter; None for the in-process memory client.
+    daemon: Daemon | None = None
 
     def make_api(self, **kwargs: Any) -> APIBase:
         """A new API object with valid credentials."""

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.contract.targets import Target
-from tests.integration._daemon import Daemon, NativeRunner, ProcessHandle
+from tests.integration._daemon import DAEMON_ENVIRONMENT, Daemon, NativeRunner, ProcessHandle
 
 # The reaper image (ryuk) can't be pulled here; containers are removed by stop().
 # Set before testcontainers is imported: its config reads the environment once.
@@ -142,6 +142,8 @@ class ContainerProcess:
             # Anything a daemon writes below $HOME lands in its workdir too.
             .with_env("HOME", str(cwd))
         )
+        for name, value in DAEMON_ENVIRONMENT.items():
+            container = container.with_env(name, value)
         for path in (cwd, *runner.extra_mounts):
             container = container.with_volume_mapping(str(path), str(path), "rw")
         self.container = container

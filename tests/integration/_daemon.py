@@ -29,6 +29,10 @@ PACKAGES = {
     "openssl": "openssl",
 }
 
+#: Set for every daemon: one written in Python (deluged) that crashes in
+#: native code writes its Python stack into its log.
+DAEMON_ENVIRONMENT = {"PYTHONFAULTHANDLER": "1"}
+
 _apt_updated = False
 
 
@@ -100,6 +104,7 @@ class NativeProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=cwd,
+                env={**os.environ, **DAEMON_ENVIRONMENT},
                 start_new_session=True,
             )
 
@@ -199,6 +204,19 @@ class Daemon:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def revive(self) -> str | None:
+        """Start the daemon again if it has exited; None if it runs, else how it ended.
+
+        A daemon that crashes must fail the test it crashed in, with its log,
+        and not every test after it with "connection refused".
+        """
+        if self.process is None or (code := self.process.poll()) is None:
+            return None
+        ending = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
+        report = f"{self.label or self.client} {ending}; the end of its log:\n{self.log_tail()}"
+        self.start()
+        return report
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -36,24 +36,18 @@ def ids(*transports: str) -> list[Any]:
     return [target_param(f"{label}-{transport}") for label in daemon_labels() for transport in transports]
 
 
-#: rTorrent refuses private torrents without trackers; nothing listens here.
-TRACKER = "http://127.0.0.1:1/announce"
-
-
 def target(pool: TargetPool, target_id: str) -> RtorrentTarget:
     found = pool.get(target_id)
     assert isinstance(found, RtorrentTarget)
     return found
 
 
-def make_tracked_torrent(
-    location: Path, torrent_dir: Path, trackers: tuple[str, ...] = (TRACKER,), **kwargs: Any
-) -> TestTorrent:
-    """make_torrent() with exactly these trackers: announce URLs are outside the
-    info dict, so the infohash stays the same."""
-    made = make_torrent(location, torrent_dir, **kwargs)
+def make_trackerless_torrent(location: Path, torrent_dir: Path) -> TestTorrent:
+    """make_torrent() without its tracker: announce URLs are outside the info
+    dict, so the infohash stays the same."""
+    made = make_torrent(location, torrent_dir)
     metainfo = torf.Torrent.read(made.torrent_path)
-    metainfo.trackers = list(trackers)
+    metainfo.trackers = []
     metainfo.write(made.torrent_path, overwrite=True)
     return made
 
@@ -147,8 +141,7 @@ async def test_daemon_refuses_oversize_requests(target_pool: TargetPool, target_
 async def test_add_600_torrents_in_few_requests(target_pool: TargetPool, target_id: str, tmp_path: Path) -> None:
     rt = target(target_pool, target_id)
     torrents = [
-        make_tracked_torrent(rt.download_dir, tmp_path / "torrents", size=16 * 1024, piece_size=16 * 1024)
-        for _ in range(600)
+        make_torrent(rt.download_dir, tmp_path / "torrents", size=16 * 1024, piece_size=16 * 1024) for _ in range(600)
     ]
     hashes = [t.infohash for t in torrents]
     adapter = RtorrentAdapter(parse_url("rtorrent", rt.url), ConnectionOptions(timeout=30))
@@ -185,7 +178,7 @@ async def raw_flags(api: APIBase, infohash: str) -> dict[str, int]:
 @pytest.mark.parametrize("target_id", ids("scgi", "socket"))
 async def test_start_opens_and_stop_closes(target_pool: TargetPool, target_id: str, tmp_path: Path) -> None:
     rt = target(target_pool, target_id)
-    torrent = make_tracked_torrent(rt.download_dir, tmp_path)
+    torrent = make_torrent(rt.download_dir, tmp_path)
     async with rt.make_api() as api:
         response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
         assert response.added == [torrent.infohash], response.errors
@@ -211,8 +204,8 @@ async def test_start_opens_and_stop_closes(target_pool: TargetPool, target_id: s
 async def test_location_with_odd_characters(target_pool: TargetPool, target_id: str, tmp_path: Path) -> None:
     rt = target(target_pool, target_id)
     location = rt.download_dir / 'odd dir, "quoted" \\ back'
-    single = make_tracked_torrent(location, tmp_path)
-    multi = make_tracked_torrent(location, tmp_path, files=3)
+    single = make_torrent(location, tmp_path)
+    multi = make_torrent(location, tmp_path, files=3)
     async with rt.make_api() as api:
         response = await api.add(
             str(single.torrent_path), str(multi.torrent_path), location=str(location), stopped=True
@@ -233,7 +226,7 @@ async def test_private_torrent_without_trackers(target_pool: TargetPool, target_
     # 0.9.8 refuses it (in its log only): the adapter says so at once instead
     # of waiting for it to appear. 0.16 takes it: the adapter must not refuse.
     rt = target(target_pool, target_id)
-    torrent = make_tracked_torrent(rt.download_dir, tmp_path, trackers=())  # private, no trackers
+    torrent = make_trackerless_torrent(rt.download_dir, tmp_path)  # private, no trackers
     refused = rt.daemon.version.startswith("0.9.")
     source = source_from_metainfo(torrent.torrent_path.read_bytes(), str(torrent.torrent_path))
     for connect_first in (True, False):  # the version comes from connect() or from add() itself
@@ -276,7 +269,7 @@ async def test_name_not_utf8(target_pool: TargetPool, target_id: str, tmp_path: 
     # XML-RPC, but over JSON-RPC (0.15+) one such name turns the whole reply
     # into a parse error: the adapter must keep reading states over XML-RPC.
     rt = target(target_pool, target_id)
-    made = make_tracked_torrent(rt.download_dir, tmp_path)
+    made = make_torrent(rt.download_dir, tmp_path)
     metainfo = bencode2.bdecode(made.torrent_path.read_bytes())
     metainfo[b"info"][b"name"] = b"caf\xe9-" + os.urandom(4).hex().encode()
     infohash = hashlib.sha1(bencode2.bencode(metainfo[b"info"])).hexdigest()
@@ -304,8 +297,8 @@ async def test_stopped_flag_while_hashing(target_pool: TargetPool, target_id: st
     # rTorrent tells what follows a check: d.state stays 1 for a started torrent.
     rt = target(target_pool, target_id)
     size, piece = 64 * 1024 * 1024, 1024 * 1024
-    stopped = [make_tracked_torrent(rt.download_dir, tmp_path, size=size, piece_size=piece) for _ in range(2)]
-    started = [make_tracked_torrent(rt.download_dir, tmp_path, size=size, piece_size=piece) for _ in range(2)]
+    stopped = [make_torrent(rt.download_dir, tmp_path, size=size, piece_size=piece) for _ in range(2)]
+    started = [make_torrent(rt.download_dir, tmp_path, size=size, piece_size=piece) for _ in range(2)]
     adapter = RtorrentAdapter(parse_url("rtorrent", rt.url), ConnectionOptions())
     api = APIBase(adapter)
     hashes = [t.infohash for t in stopped + started]
