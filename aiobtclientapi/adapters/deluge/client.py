@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
+from .._polling import poll_batched
 from ._transport import DaemonError, DelugeTransport, EventCallback
 from ._wire import STATUS_KEYS, decode_rows, to_status
 
@@ -153,18 +153,14 @@ class DelugeAdapter(AdapterBase):
         status call per poll for all of them; after STATE_LATENCY (the status
         cache's lag) the daemon's word stands (e.g. the whole session is paused).
         """
-        deadline = time.monotonic() + STATE_LATENCY
-        delay = 0.02
-        pending = infohashes
-        while pending:
+
+        async def not_paused(pending: list[str]) -> set[str]:
             reply = await self._call("core.get_torrents_status", {"id": pending}, ["state"])
             if not isinstance(reply, dict):
-                return
-            pending = [h for h in pending if isinstance(reply.get(h), dict) and reply[h].get("state") == "Paused"]
-            if not pending or time.monotonic() + delay > deadline:
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.25)
+                return set(pending)  # nothing to wait for
+            return {h for h in pending if not (isinstance(reply.get(h), dict) and reply[h].get("state") == "Paused")}
+
+        await poll_batched(infohashes, not_paused, within=STATE_LATENCY, max_delay=0.25)
 
     async def _action(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
         # Never send an empty list: pause_torrents/resume_torrents would act

@@ -7,9 +7,7 @@ Every primitive is one request whatever the number of torrents
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +20,7 @@ from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
 from .._http import HttpReply
+from .._polling import poll_batched
 from ._transport import FilePart, Form, QbittorrentTransport
 from ._wire import (
     TorrentRow,
@@ -279,18 +278,7 @@ class QbittorrentAdapter(AdapterBase):
 
         qBittorrent adds asynchronously: a torrent shows a moment after "Ok.".
         """
-        seen: set[str] = set()
-        pending = list(dict.fromkeys(infohashes))
-        deadline = time.monotonic() + wait
-        delay = 0.02
-        while pending:
-            seen.update(await self.snapshot(pending))
-            pending = [h for h in pending if h not in seen]
-            if not pending or time.monotonic() + delay > deadline:
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
-        return seen
+        return await poll_batched(infohashes, self.snapshot, within=wait)
 
     # --- start / stop / verify ----------------------------------------------------------
     async def _batch(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:

@@ -7,9 +7,7 @@ of torrents. Infohashes are upper-case on the wire, lower-case to callers.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
+from .._polling import poll_batched
 from . import _wire
 from ._transport import Call, CallFailure, RtorrentTransport
 
@@ -186,7 +185,9 @@ class RtorrentAdapter(AdapterBase):
 
         # rTorrent answers 0 and inserts the download later; it reports a
         # refusal only in its log. Poll until each appears or the deadline.
-        appeared = await self._wait_for([sources[i].infohash for i in waiting])
+        appeared = await poll_batched(
+            [sources[i].infohash for i in waiting], self._present, within=self._options.timeout
+        )
         for index in waiting:
             source = sources[index]
             if source.infohash in appeared:
@@ -195,21 +196,6 @@ class RtorrentAdapter(AdapterBase):
                 fail(index, "rTorrent did not add the torrent (its log says why)")
         self._log.debug("add", sources=len(sources), loaded=len(waiting), appeared=len(appeared))
         return [outcomes[index] for index in range(len(sources))]
-
-    async def _wait_for(self, infohashes: Sequence[str]) -> set[str]:
-        pending = list(dict.fromkeys(infohashes))
-        appeared: set[str] = set()
-        deadline = time.monotonic() + self._options.timeout
-        delay = 0.02
-        while pending:
-            found = await self._present(pending)
-            appeared |= found
-            pending = [h for h in pending if h not in found]
-            if not pending or time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
-            delay = min(delay * 1.5, 0.5)
-        return appeared
 
     # --- actions ---------------------------------------------------------------------
     async def _act(self, infohashes: Sequence[str], commands: Sequence[str]) -> Mapping[str, str]:
