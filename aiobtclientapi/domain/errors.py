@@ -38,8 +38,8 @@ from __future__ import annotations
 import builtins
 
 
-class Error(Exception):
-    """Base class of every error aiobtclientapi raises or reports."""
+class _Message(Exception):
+    """One message; equal to another of the same class with the same message."""
 
     def __init__(self, message: object) -> None:
         # One argument only: OSError subclasses would read two as (errno, strerror).
@@ -56,6 +56,10 @@ class Error(Exception):
 
     def __hash__(self) -> int:
         return hash((type(self), str(self)))
+
+
+class Error(_Message):
+    """Base class of every error aiobtclientapi raises or reports."""
 
 
 class ValueError(Error, builtins.ValueError):
@@ -114,23 +118,8 @@ class VerifyTorrentError(ResponseError):
     """The client did not verify a torrent."""
 
 
-class Warning(builtins.Warning):
+class Warning(_Message, builtins.Warning):
     """Base class of every warning aiobtclientapi reports."""
-
-    def __init__(self, message: object) -> None:
-        super().__init__(str(message))
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and str(self) == str(other)
-
-    def __hash__(self) -> int:
-        return hash((type(self), str(self)))
 
 
 class TorrentWarning(Warning):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
@@ -156,16 +156,22 @@ class MemoryAdapter(AdapterBase):
             outcomes.append(AddOutcome(source=source, status="added", infohash=source.infohash))
         return outcomes
 
-    def _set_stopped(self, infohashes: Sequence[str], stopped: bool) -> Mapping[str, str]:
+    def _act(self, infohashes: Sequence[str], action: Callable[[_Torrent], str | None]) -> Mapping[str, str]:
+        """Apply `action` to each known torrent; failures by infohash (its message, or unknown)."""
         self._require_connection()
         failures = {}
         for infohash in infohashes:
             torrent = self.torrents.get(infohash)
-            if torrent is None:
-                failures[infohash] = "No such torrent"
-            else:
-                torrent.stopped = stopped
+            failure = "No such torrent" if torrent is None else action(torrent)
+            if failure is not None:
+                failures[infohash] = failure
         return failures
+
+    def _set_stopped(self, infohashes: Sequence[str], stopped: bool) -> Mapping[str, str]:
+        def set_stopped(torrent: _Torrent) -> None:
+            torrent.stopped = stopped
+
+        return self._act(infohashes, set_stopped)
 
     async def start(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         return self._set_stopped(infohashes, False)
@@ -174,17 +180,13 @@ class MemoryAdapter(AdapterBase):
         return self._set_stopped(infohashes, True)
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
-        self._require_connection()
-        failures = {}
-        for infohash in infohashes:
-            torrent = self.torrents.get(infohash)
-            if torrent is None:
-                failures[infohash] = "No such torrent"
-            elif torrent.files:
-                torrent.verify_started = time.monotonic()
-            else:
-                failures[infohash] = "Torrent has no metadata yet"
-        return failures
+        def start_verifying(torrent: _Torrent) -> str | None:
+            if not torrent.files:
+                return "Torrent has no metadata yet"
+            torrent.verify_started = time.monotonic()
+            return None
+
+        return self._act(infohashes, start_verifying)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Raw calls: ``version`` and ``torrents`` (a list of dicts)."""
