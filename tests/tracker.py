@@ -34,8 +34,15 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # every daemon announces every torrent: too much for a test log
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # A daemon given a thousand torrents announces them all at once: the
+    # default listen backlog of 5 is far too short for that.
+    request_queue_size = 1024
+
+
 _lock = threading.Lock()
-_server: ThreadingHTTPServer | None = None
+_server: _Server | None = None
 
 
 def announce_url() -> str:
@@ -47,8 +54,7 @@ def announce_url() -> str:
     global _server
     with _lock:
         if _server is None:
-            _server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-            _server.daemon_threads = True
+            _server = _Server(("127.0.0.1", 0), _Handler)
             threading.Thread(target=_server.serve_forever, name="test-tracker", daemon=True).start()
         host, port = _server.server_address[:2]
     return f"http://{host}:{port}/announce"
