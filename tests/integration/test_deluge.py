@@ -140,6 +140,38 @@ async def test_added_started_never_reads_paused(adapter: DelugeAdapter, daemon: 
         assert rows[torrent.infohash]["state"] != "Paused", rows
 
 
+async def test_stop_reaches_queued_torrents_started_meanwhile(daemon: DelugeDaemon, tmp_path: Path) -> None:
+    # Deluge pauses a torrent only if its status cache (up to 1.5 s old) says
+    # it runs. With more torrents than seeding slots, pausing the running ones
+    # lets libtorrent start queued ones the cache still shows paused, and
+    # Deluge skips those (2.0.3: 1-3 of 60 each time). stop() must notice
+    # and pause them again once the cache shows them running.
+    torrents = [make_torrent(daemon.download_dir, tmp_path, size=16 * 1024) for _ in range(60)]
+    hashes = [t.infohash for t in torrents]
+    async with aiobtclientapi.api("deluge", daemon.url) as api:
+        response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(daemon.download_dir))
+        assert sorted(response.added) == sorted(hashes), response.errors
+
+        async def states() -> dict[str, str]:
+            rows = await api.call("core.get_torrents_status", {"id": hashes}, ["state"])
+            return {h: row["state"] for h, row in rows.items()}
+
+        # Deluge skips torrents once libtorrent has filled every seeding slot.
+        slots = await api.call("core.get_config_value", "max_active_seeding")
+
+        async def seeding() -> int:
+            rows = await api.call("core.get_torrents_status", {}, ["state"])
+            return sum(row["state"] == "Seeding" for row in rows.values())
+
+        await _poll(seeding, lambda count: count >= slots, f"{slots} seeding torrents")
+        assert "Queued" in (await states()).values()
+        response = await api.stop(*hashes)
+        assert response.success, response.errors
+        assert sorted(response.stopped) == sorted(hashes)
+        assert set((await states()).values()) == {"Paused"}
+        await api.call("core.remove_torrents", hashes, False)
+
+
 async def _poll(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 20) -> Any:
     deadline = time.monotonic() + timeout
     delay = 0.05

@@ -191,6 +191,10 @@ class DelugeAdapter(AdapterBase):
         return await self._action("core.resume_torrents", infohashes)
 
     async def stop(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        # Deluge skips a torrent its status cache (up to 1.5 s old) shows
+        # paused. A queued torrent libtorrent has just started is such a one,
+        # and it keeps running. The service's confirmation sees it running
+        # and stops it again.
         return await self._action("core.pause_torrents", infohashes)
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
