@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import json
 import re
 import urllib.error
 import urllib.request
@@ -41,13 +43,34 @@ class TransmissionDaemon(Daemon):
         ]  # fmt: skip
 
     def is_ready(self) -> bool:
+        """RPC answers, and every torrent the daemon keeps on disk is loaded.
+
+        The RPC server starts before the daemon loads its torrents: right
+        after a restart, torrent-get can list none of them.
+        """
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{self.port}/transmission/rpc", timeout=1)
-        except urllib.error.HTTPError as exc:
-            return exc.code in (401, 409)
-        except OSError:
+            reply = self._rpc({"method": "torrent-get", "arguments": {"fields": ["id"]}})
+        except (OSError, ValueError):  # not listening yet, HTTP errors, bad JSON
             return False
-        return False
+        kept = len(list((self.config_dir / "torrents").glob("*.torrent")))
+        return len(reply["arguments"]["torrents"]) >= kept
+
+    def _rpc(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One legacy RPC request with the session-id exchange (a sync client for fixtures)."""
+        credentials = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        headers = {"Authorization": f"Basic {credentials}", "Content-Type": "application/json"}
+        for _ in range(2):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/transmission/rpc", data=json.dumps(body).encode(), headers=headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=2) as reply:
+                    return json.load(reply)  # type: ignore[no-any-return]
+            except urllib.error.HTTPError as exc:
+                if exc.code != 409:
+                    raise
+                headers["X-Transmission-Session-Id"] = exc.headers["X-Transmission-Session-Id"]
+        raise OSError("no session id after a 409")
 
     @property
     def url(self) -> str:
