@@ -10,6 +10,7 @@ import pytest
 from tests.contract.conftest import settle
 from tests.integration import transmission
 from tests.integration._containers import target_param
+from tests.integration._daemon import NativeProcess, wait_until
 from tests.targets_registry import TargetPool
 from tests.torrents import make_torrent
 
@@ -67,3 +68,23 @@ async def test_survives_daemon_restart(target_pool: TargetPool, tmp_path: Path) 
         await api.add(str(torrent.torrent_path), location=str(target.download_dir), stopped=True)
         target.daemon.restart()  # new session id: the next request gets a 409 first
         assert torrent.infohash in await api.get_infohashes()
+
+
+def test_a_dead_daemon_is_reported_and_started_again(tmp_path: Path) -> None:
+    # What tests/conftest.py relies on: a daemon that dies fails the test it
+    # died in, with its log, and answers again for the next test.
+    daemon = transmission.TransmissionDaemon(tmp_path)
+    daemon.start()
+    try:
+        assert daemon.revive() is None  # running: nothing to report
+        process = daemon.process
+        assert isinstance(process, NativeProcess)
+        process.popen.kill()
+        wait_until(lambda: process.poll() is not None, 15, "transmission-daemon to die")
+        report = daemon.revive()
+        assert report is not None
+        assert report.startswith(f"{daemon.client} was killed by SIGKILL; the end of its log:")
+        assert daemon.process is not process
+        assert daemon.is_ready()
+    finally:
+        daemon.stop()
