@@ -19,17 +19,21 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "api": "._api",
     "api_class": "._api",
-    "client_names": "._api",
+    "client_names": "._registry",
     "DelugeAPI": "._api",
     "QbittorrentAPI": "._api",
     "RtorrentAPI": "._api",
     "TransmissionAPI": "._api",
     "APIBase": ".application.api",
-    "PollPolicy": ".application.services",
+    "PollPolicy": ".application._poller",
     "Response": ".domain.response",
+    "AddResponse": ".domain.response",
+    "StartResponse": ".domain.response",
+    "StopResponse": ".domain.response",
+    "VerifyResponse": ".domain.response",
     "ConnectionStatus": ".domain.status",
     "TorrentState": ".domain.torrent",
-    "URL_FORMATS": ".domain.url",
+    "URL_FORMATS": "._registry",
 }
 _ERROR_NAMES = (
     "Error",
@@ -43,7 +47,9 @@ _ERROR_NAMES = (
     "NoSuchTorrentError",
     "InvalidTorrentError",
     "AddTorrentError",
+    "StartResponse",
     "StartTorrentError",
+    "StopResponse",
     "StopTorrentError",
     "VerifyTorrentError",
     "Warning",
@@ -58,6 +64,7 @@ _EXPORTS.update(dict.fromkeys(_ERROR_NAMES, ".domain.errors"))
 __all__ = [
     "URL_FORMATS",
     "APIBase",
+    "AddResponse",
     "AddTorrentError",
     "AuthenticationError",
     "ConnectionError",
@@ -73,7 +80,9 @@ __all__ = [
     "Response",
     "ResponseError",
     "RtorrentAPI",
+    "StartResponse",
     "StartTorrentError",
+    "StopResponse",
     "StopTorrentError",
     "TimeoutError",
     "TorrentAlreadyAdded",
@@ -84,6 +93,7 @@ __all__ = [
     "TorrentWarning",
     "TransmissionAPI",
     "ValueError",
+    "VerifyResponse",
     "VerifyTorrentError",
     "Warning",
     "api",
@@ -113,10 +123,10 @@ if TYPE_CHECKING:
         TransmissionAPI,
         api,
         api_class,
-        client_names,
     )
+    from ._registry import URL_FORMATS, client_names
+    from .application._poller import PollPolicy
     from .application.api import APIBase
-    from .application.services import PollPolicy
     from .domain.errors import (
         AddTorrentError,
         AuthenticationError,
@@ -139,7 +149,6 @@ if TYPE_CHECKING:
         VerifyTorrentError,
         Warning,
     )
-    from .domain.response import Response
+    from .domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
     from .domain.status import ConnectionStatus
     from .domain.torrent import TorrentState
-    from .domain.url import URL_FORMATS

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import ClassVar
 
+from ._registry import CLIENTS, client_names, client_spec, parse_url
+from .application._poller import PollPolicy
 from .application.api import APIBase
 from .application.ports import ConnectionOptions
-from .application.services import PollPolicy
 from .domain import errors
-from .domain.url import parse_url
+
+__all__ = ["DelugeAPI", "QbittorrentAPI", "RtorrentAPI", "TransmissionAPI", "api", "api_class", "client_names"]
 
 
 class _ClientAPI(APIBase):
     default_url: ClassVar[str] = "localhost"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.label = CLIENTS[cls.name].label
 
     def __init__(
         self,
@@ -27,9 +34,9 @@ class _ClientAPI(APIBase):
         tls_fingerprint: str | None = None,
         policy: PollPolicy | None = None,
     ) -> None:
-        from .container import container, make_port  # lazy: dependency-injector
+        from .container import compose  # lazy: dependency-injector
 
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
             raise errors.ValueError(f"Invalid timeout: {timeout!r}")
         if tls_fingerprint is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", tls_fingerprint.replace(":", "")):
             raise errors.ValueError(f"Invalid tls_fingerprint (SHA-256, 64 hex digits): {tls_fingerprint!r}")
@@ -40,23 +47,20 @@ class _ClientAPI(APIBase):
             tls_ca_file=tls_ca_file,
             tls_fingerprint=tls_fingerprint,
         )
-        port = make_port(self.name, client_url, options)
-        fetcher = container.fetch(options=options)
-        super().__init__(port, fetch=fetcher, policy=policy)
+        port, fetch = compose(self.name, client_url, options)
+        super().__init__(port, fetch=fetch, policy=policy)
 
 
 class DelugeAPI(_ClientAPI):
     """Deluge daemon: ``[USERNAME:PASSWORD@]HOST[:PORT]`` (port 58846)."""
 
     name = "deluge"
-    label = "Deluge"
 
 
 class QbittorrentAPI(_ClientAPI):
     """qBittorrent Web API: ``[http[s]://][USERNAME:PASSWORD@]HOST[:PORT]`` (port 8080)."""
 
     name = "qbittorrent"
-    label = "qBittorrent"
 
 
 class RtorrentAPI(_ClientAPI):
@@ -64,14 +68,12 @@ class RtorrentAPI(_ClientAPI):
     ``http[s]://[USERNAME:PASSWORD@]HOST[:PORT][/PATH]``."""
 
     name = "rtorrent"
-    label = "rTorrent"
 
 
 class TransmissionAPI(_ClientAPI):
     """Transmission RPC: ``[http[s]://][USERNAME:PASSWORD@]HOST[:PORT][/PATH]`` (port 9091)."""
 
     name = "transmission"
-    label = "Transmission"
 
 
 _CLASSES: dict[str, type[_ClientAPI]] = {
@@ -79,17 +81,9 @@ _CLASSES: dict[str, type[_ClientAPI]] = {
 }
 
 
-def client_names() -> tuple[str, ...]:
-    """Valid client names, sorted."""
-    return tuple(sorted(_CLASSES))
-
-
 def api_class(name: str) -> type[_ClientAPI]:
     """The API class for client `name`. Raises :class:`~aiobtclientapi.ValueError`."""
-    try:
-        return _CLASSES[name]
-    except (KeyError, TypeError):
-        raise errors.ValueError(f"Unknown client: {name!r} (valid: {', '.join(client_names())})") from None
+    return _CLASSES[client_spec(name).name]
 
 
 def api(

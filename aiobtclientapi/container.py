@@ -1,14 +1,15 @@
-"""Dependency-injection container: picks the adapter for a client name.
+"""The composition root: which adapter and downloader each API object gets.
 
-``container.port`` is a Selector over the adapters, keyed by the client
-name; the API classes get their port from it. To run code against the
-in-memory client instead of a daemon, override the provider::
+``container.port`` is a Selector over the registry's clients, keyed by the
+client name; each is a Factory, so every API object gets an adapter of its
+own. To run code against the in-memory client instead of a daemon, override
+the provider in a with-block::
 
     from dependency_injector import providers
     from aiobtclientapi.adapters.memory import MemoryAdapter
     from aiobtclientapi.container import container
 
-    with container.port.override(providers.Singleton(MemoryAdapter)):
+    with container.port.override(providers.Factory(MemoryAdapter)):
         api = aiobtclientapi.api("transmission", "localhost")  # in memory
 
 Adapters are imported only when one is built.
@@ -16,39 +17,19 @@ Adapters are imported only when one is built.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dependency_injector import containers, providers
 
+from ._registry import CLIENTS, ClientSpec
+from .application._sources import TorrentFetcher
 from .application.ports import ClientPort, ConnectionOptions
 from .domain.url import ClientURL
 
 
-def _transmission(url: ClientURL, options: ConnectionOptions) -> Any:
-    from .adapters.transmission import TransmissionAdapter
-
-    return TransmissionAdapter(url, options)
+def _build_adapter(spec: ClientSpec, url: ClientURL, options: ConnectionOptions) -> ClientPort:
+    return spec.adapter_class()(url, options)
 
 
-def _qbittorrent(url: ClientURL, options: ConnectionOptions) -> Any:
-    from .adapters.qbittorrent import QbittorrentAdapter
-
-    return QbittorrentAdapter(url, options)
-
-
-def _deluge(url: ClientURL, options: ConnectionOptions) -> Any:
-    from .adapters.deluge import DelugeAdapter
-
-    return DelugeAdapter(url, options)
-
-
-def _rtorrent(url: ClientURL, options: ConnectionOptions) -> Any:
-    from .adapters.rtorrent import RtorrentAdapter
-
-    return RtorrentAdapter(url, options)
-
-
-def _fetcher(options: ConnectionOptions) -> Any:
+def _build_fetcher(options: ConnectionOptions) -> TorrentFetcher:
     from .adapters._http import TorrentDownloader
 
     return TorrentDownloader(options)
@@ -60,19 +41,17 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration()
     port = providers.Selector(
         config.client,
-        deluge=providers.Factory(_deluge),
-        qbittorrent=providers.Factory(_qbittorrent),
-        rtorrent=providers.Factory(_rtorrent),
-        transmission=providers.Factory(_transmission),
+        **{name: providers.Factory(_build_adapter, spec) for name, spec in CLIENTS.items()},
     )
-    fetch = providers.Factory(_fetcher)
+    fetch = providers.Factory(_build_fetcher)
 
 
 container = Container()
 
 
-def make_port(client: str, url: ClientURL, options: ConnectionOptions) -> ClientPort:
-    """The adapter for `client`, as the container (or its override) builds it."""
+def compose(client: str, url: ClientURL, options: ConnectionOptions) -> tuple[ClientPort, TorrentFetcher]:
+    """A new adapter for `client` and a downloader, as the container (or its overrides) builds them."""
     container.config.client.from_value(client)
     port: ClientPort = container.port(url=url, options=options)
-    return port
+    fetch: TorrentFetcher = container.fetch(options=options)
+    return port, fetch

@@ -5,7 +5,7 @@
 # docker.io and debootstrap (when missing, as root), starts
 #   dockerd --bridge=none --iptables=false
 # in the background (no bridge, no iptables: every container uses the host's
-# network, see /work/shared/reference/containers.md) and waits until it answers.
+# network, as the README's container matrix section says) and waits until it answers.
 #
 # Environment:
 #   BTC_DOCKERD_LOG      dockerd's log file (default /var/log/btc-dockerd.log)

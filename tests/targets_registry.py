@@ -1,7 +1,6 @@
 """Which adapters the contract and CLI suites run against.
 
-Every public module of tests/integration/ (a name not starting with ``_`` or
-``test_``, and not ``conftest``) is a target module and provides:
+Each module of tests/integration/ named in TARGET_MODULES provides:
 
 - ``target_ids() -> list[str]``: cheap, at collection time: the ids of its
   targets, naming client, version and transport (e.g. "qbittorrent-4.5.2");
@@ -21,16 +20,12 @@ from types import ModuleType
 
 from tests.contract.targets import Target
 
-_INTEGRATION = Path(__file__).parent / "integration"
+#: The target modules, in the order their targets are listed.
+TARGET_MODULES = ("deluge", "memory", "qbittorrent", "rtorrent", "transmission")
 
 
 def _modules() -> list[ModuleType]:
-    names = sorted(
-        path.stem
-        for path in _INTEGRATION.glob("*.py")
-        if not path.stem.startswith(("_", "test_")) and path.stem != "conftest"
-    )
-    return [importlib.import_module(f"tests.integration.{name}") for name in names]
+    return [importlib.import_module(f"tests.integration.{name}") for name in TARGET_MODULES]
 
 
 def all_target_ids(include_memory: bool = True) -> list[str]:

@@ -57,4 +57,4 @@ def announce_url() -> str:
             _server = _Server(("127.0.0.1", 0), _Handler)
             threading.Thread(target=_server.serve_forever, name="test-tracker", daemon=True).start()
         host, port = _server.server_address[:2]
-    return f"http://{host}:{port}/announce"
+    return f"http://{host!s}:{port}/announce"

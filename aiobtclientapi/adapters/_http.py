@@ -1,20 +1,25 @@
-"""HTTP transport shared by the HTTP-speaking adapters.
+"""The one HTTP layer of the HTTP-speaking adapters (Transmission, qBittorrent, rTorrent over HTTP).
 
-aiohttp is imported here only, and only when an HTTP adapter connects. Every
-aiohttp, ssl and socket failure becomes an error from our hierarchy, with the
-client and URL (password masked) in the message.
+:class:`HttpClient` owns the aiohttp session of one adapter, reads replies
+under a size cap, translates every aiohttp, ssl and socket failure into an
+error from our hierarchy and maps HTTP statuses to errors in one place. It
+never sends a request twice: resending is the adapter base's rule (see
+``_base``). aiohttp is imported here only, and only when a request is made.
 """
 
 from __future__ import annotations
 
-import hashlib
+import collections
 import ssl
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._log import get_logger
 from ..application.ports import ConnectionOptions
 from ..domain import errors
-from ..domain.url import ClientURL
+from ..domain.url import ClientURL, mask_password
+from . import _tls
 
 if TYPE_CHECKING:
     import aiohttp
@@ -22,54 +27,6 @@ if TYPE_CHECKING:
 #: Replies larger than this are refused: a broken or hostile server can't make us
 #: buffer without bound.
 MAX_RESPONSE_SIZE = 64 * 1024 * 1024
-
-
-def ssl_context(options: ConnectionOptions, *, verify_default: bool = True) -> ssl.SSLContext:
-    """A client TLS context following `options`."""
-    context = ssl.create_default_context(cafile=options.tls_ca_file)
-    if options.tls_fingerprint or (not (options.tls_verify and verify_default) and not options.tls_ca_file):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def check_fingerprint(der: bytes | None, options: ConnectionOptions, url: ClientURL) -> None:
-    """Raise ConnectionError unless the peer certificate matches the pinned fingerprint."""
-    if not options.tls_fingerprint:
-        return
-    expected = options.tls_fingerprint.replace(":", "").lower()
-    actual = hashlib.sha256(der or b"").hexdigest()
-    if actual != expected:
-        raise errors.ConnectionError(f"{url}: certificate fingerprint mismatch: {actual}")
-
-
-def basic_auth_headers(url: ClientURL) -> dict[str, str]:
-    """An Authorization header for `url`'s credentials, or nothing without them."""
-    if url.username is None and url.password is None:
-        return {}
-    import base64
-
-    token = base64.b64encode(f"{url.username or ''}:{url.password or ''}".encode()).decode("ascii")
-    return {"Authorization": f"Basic {token}"}
-
-
-def new_session(options: ConnectionOptions, *, https: bool) -> aiohttp.ClientSession:
-    """An aiohttp session with our timeouts and TLS settings."""
-    import aiohttp
-
-    connector: aiohttp.TCPConnector | None = None
-    if https and options.tls_fingerprint:
-        # aiohttp compares the peer certificate's SHA-256 on every connection.
-        fingerprint = aiohttp.Fingerprint(bytes.fromhex(options.tls_fingerprint.replace(":", "")))
-        connector = aiohttp.TCPConnector(ssl=fingerprint)
-    elif https:
-        connector = aiohttp.TCPConnector(ssl=ssl_context(options))
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=options.timeout),
-        cookie_jar=aiohttp.CookieJar(unsafe=True),  # IP-address hosts keep their cookies
-        raise_for_status=False,
-    )
 
 
 class HttpReply:
@@ -82,27 +39,65 @@ class HttpReply:
         self.headers = headers
         self.body = body
 
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
-
-async def _send(session: aiohttp.ClientSession, method: str, target: str, where: object, **kwargs: Any) -> HttpReply:
-    async with session.request(method, target, **kwargs) as resp:
-        body = bytearray()
-        async for chunk in resp.content.iter_chunked(65536):
-            body += chunk
-            if len(body) > MAX_RESPONSE_SIZE:
-                raise errors.ResponseError(f"{where}: reply larger than {MAX_RESPONSE_SIZE} bytes")
-        return HttpReply(resp.status, dict(resp.headers), bytes(body))
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
 
 
-async def request(
-    session: aiohttp.ClientSession,
-    method: str,
-    target: str,
-    where: object,
-    **kwargs: Any,
-) -> HttpReply:
+def basic_auth_headers(url: ClientURL) -> dict[str, str]:
+    """An Authorization header for `url`'s credentials, or nothing without them."""
+    if url.username is None and url.password is None:
+        return {}
+    import base64
+
+    token = base64.b64encode(f"{url.username or ''}:{url.password or ''}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+def status_error(reply: HttpReply, where: object, what: str) -> errors.Error:
+    """The error for a reply whose status is not 2xx."""
+    if reply.status == 401:
+        return errors.AuthenticationError(f"{where}: Authentication failed")
+    if reply.status == 403:
+        return errors.AuthenticationError(
+            f"{where}: {what}: Forbidden (address not allowed, or locked out after failed logins)"
+        )
+    if reply.status == 421:
+        return errors.ConnectionError(f"{where}: Host name not allowed by the server (HTTP 421)")
+    if reply.status in (502, 503, 504):
+        # A proxy in front of the daemon (e.g. nginx before rTorrent) can't reach it.
+        return errors.ConnectionError(f"{where}: {what}: daemon unreachable behind the server (HTTP {reply.status})")
+    body = reply.text().strip()[:200]
+    return errors.ResponseError(f"{where}: {what}: HTTP {reply.status}" + (f": {body}" if body else ""))
+
+
+def new_session(options: ConnectionOptions, *, https: bool) -> aiohttp.ClientSession:
+    """An aiohttp session with our timeouts and TLS settings."""
+    import aiohttp
+
+    connector: aiohttp.TCPConnector | None = None
+    digest = _tls.pinned_digest(options)
+    if https and digest is not None:
+        # aiohttp compares the peer certificate's SHA-256 on every connection.
+        connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(digest))
+    elif https:
+        connector = aiohttp.TCPConnector(ssl=_tls.client_context(options))
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=options.timeout),
+        cookie_jar=aiohttp.CookieJar(unsafe=True),  # IP-address hosts keep their cookies
+        raise_for_status=False,
+    )
+
+
+async def send(session: aiohttp.ClientSession, verb: str, target: str, where: object, **kwargs: Any) -> HttpReply:
     """Send one request, read the whole (size-limited) reply, translate failures.
 
     `where` names the peer in error messages: a ClientURL (its str() masks
@@ -111,14 +106,13 @@ async def request(
     import aiohttp
 
     try:
-        try:
-            return await _send(session, method, target, where, **kwargs)
-        except aiohttp.ServerDisconnectedError:
-            # A kept-alive connection the server closed meanwhile (e.g. it
-            # restarted): send it once more. A multipart body can't be sent twice.
-            if isinstance(kwargs.get("data"), aiohttp.FormData):
-                raise
-            return await _send(session, method, target, where, **kwargs)
+        async with session.request(verb, target, **kwargs) as resp:
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(65536):
+                body += chunk
+                if len(body) > MAX_RESPONSE_SIZE:
+                    raise errors.ResponseError(f"{where}: reply larger than {MAX_RESPONSE_SIZE} bytes")
+            return HttpReply(resp.status, dict(resp.headers), bytes(body))
     except errors.Error:
         raise
     except TimeoutError as exc:
@@ -132,23 +126,70 @@ async def request(
     except aiohttp.ClientConnectorError as exc:
         raise errors.ConnectionError(f"{where}: {exc.strerror or 'connection failed'}") from exc
     except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
-        raise errors.ConnectionError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        raise errors.ConnectionError(f"{where}: {type(exc).__name__}") from exc
+
+
+class HttpClient:
+    """One adapter's HTTP session to its daemon.
+
+    ``requests`` counts requests by the name the adapter gives them (its RPC
+    or Web API method), for tests and logs.
+    """
+
+    def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
+        self.url = url
+        self.options = options
+        self._session: aiohttp.ClientSession | None = None
+        self.requests: collections.Counter[str] = collections.Counter()
+        self._log = get_logger(client=url.client, url=str(url))
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = new_session(self.options, https=self.url.scheme == "https")
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def request(self, verb: str, target: str, *, what: str, **kwargs: Any) -> HttpReply:
+        """Send one request to `target` (a path under the URL's base, or a full URL)."""
+        if target.startswith("/"):
+            target = self.url.base + target
+        self.requests[what] += 1
+        started = time.monotonic()
+        reply = await send(self.session, verb, target, self.url, **kwargs)
+        self._log.debug("request", method=what, status=reply.status, seconds=round(time.monotonic() - started, 4))
+        return reply
+
+    def status_error(self, reply: HttpReply, what: str) -> errors.Error:
+        return status_error(reply, self.url, what)
 
 
 class TorrentDownloader:
-    """Downloads .torrent files from http(s) URLs for add()."""
+    """Downloads .torrent files from http(s) URLs for add().
+
+    Its TLS settings are its own: certificates are verified against the
+    system's CAs, whatever the client connection's ``tls_*`` options say
+    (those are meant for the daemon, not for every torrent host).
+    """
 
     def __init__(self, options: ConnectionOptions) -> None:
-        self._options = options
+        self._options = ConnectionOptions(timeout=options.timeout)
 
     async def __call__(self, target: str) -> bytes:
         from ..application._sources import MAX_TORRENT_SIZE
-        from ..domain.url import mask_password
 
         where = mask_password(target)
         session = new_session(self._options, https=target.lower().startswith("https:"))
         try:
-            reply = await request(session, "GET", target, where)
+            reply = await send(session, "GET", target, where)
         except errors.Error as exc:
             raise errors.ReadError(str(exc)) from exc
         finally:

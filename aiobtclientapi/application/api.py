@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, ClassVar
 
 from ..domain import errors
-from ..domain.response import Response
+from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
 from ..domain.status import ConnectionStatus
 from ..domain.url import ClientURL
+from ._poller import PollPolicy
 from ._sources import TorrentFetcher
 from .ports import ClientPort
-from .services import Interval, PollPolicy, TorrentService
+from .services import Interval, TorrentService
 
 StatusCallback = Callable[[ConnectionStatus], Any]
 
@@ -46,8 +46,7 @@ class APIBase:
         self._port = port
         self._service = TorrentService(port, fetch, policy)
         self._callbacks: list[StatusCallback] = []
-        self._connect_lock = asyncio.Lock()
-        port.set_status_listener(self._status_changed)
+        port.add_status_listener(self._status_changed)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.url)!r})"
@@ -57,6 +56,11 @@ class APIBase:
     def url(self) -> ClientURL:
         """The client URL (``str()`` masks the password)."""
         return self._port.url
+
+    @property
+    def port(self) -> ClientPort:
+        """The adapter behind this object: its ``request_counts``, client-specific extras."""
+        return self._port
 
     @property
     def status(self) -> ConnectionStatus:
@@ -77,10 +81,8 @@ class APIBase:
             callback(status)
 
     async def connect(self) -> None:
-        """Connect and log in. Raises :class:`~aiobtclientapi.ConnectionError`."""
-        async with self._connect_lock:
-            if self._port.status is not ConnectionStatus.connected:
-                await self._port.connect()
+        """Connect and log in unless connected. Raises :class:`~aiobtclientapi.ConnectionError`."""
+        await self._port.connect()
 
     async def disconnect(self) -> None:
         await self._port.disconnect()
@@ -112,7 +114,7 @@ class APIBase:
         location: str | None = None,
         stopped: bool = False,
         verify: bool = True,
-    ) -> Response:
+    ) -> AddResponse:
         """Add torrents: .torrent paths, http(s) URLs of them, magnet URIs or infohashes.
 
         `location` is the download directory as the client sees it; `stopped`
@@ -120,35 +122,35 @@ class APIBase:
         skip checking existing data (a warning says where it can't).
         Response lists: ``added``, ``already_added``.
         """
-        response = Response("added", "already_added")
+        response = AddResponse()
         if not await self._connected_or_error(response):
             return response
         return await self._service.add(torrents, location=location, stopped=stopped, verify=verify)
 
-    async def start(self, *infohashes: str) -> Response:
+    async def start(self, *infohashes: str) -> StartResponse:
         """Start torrents. Response lists: ``started``, ``already_started``."""
-        response = Response("started", "already_started")
+        response = StartResponse()
         if not await self._connected_or_error(response):
             return response
         return await self._service.start(infohashes)
 
-    async def stop(self, *infohashes: str) -> Response:
+    async def stop(self, *infohashes: str) -> StopResponse:
         """Stop torrents. Response lists: ``stopped``, ``already_stopped``."""
-        response = Response("stopped", "already_stopped")
+        response = StopResponse()
         if not await self._connected_or_error(response):
             return response
         return await self._service.stop(infohashes)
 
-    async def verify(self, *infohashes: str) -> Response:
+    async def verify(self, *infohashes: str) -> VerifyResponse:
         """Start verifying torrents' data. Response lists: ``verifying``, ``already_verifying``."""
-        response = Response("verifying", "already_verifying")
+        response = VerifyResponse()
         if not await self._connected_or_error(response):
             return response
         return await self._service.verify(infohashes)
 
     async def verify_wait(
         self, *infohashes: str, interval: Interval = (0.3, 3.0)
-    ) -> AsyncIterator[tuple[str, float | errors.Error | errors.Warning]]:
+    ) -> AsyncIterator[tuple[str, float | errors.Error]]:
         """Yield ``(infohash, progress)`` while torrents verify.
 
         Progress is 0–100: the verified part while verifying, then the

@@ -2,17 +2,22 @@
 
 The primitives are batch-shaped: each takes all torrents of one operation and
 costs a number of round trips to the client that does not grow with the
-number of torrents. They know nothing of Responses: the services decide what
-to ask and confirm the effect with :meth:`ClientPort.snapshot`.
+number of torrents. They send and report what the daemon said; they never
+check beforehand whether a torrent exists and never wait for an effect to
+show. The services decide what to ask and confirm the effect with
+:meth:`ClientPort.snapshot`, reading the client's timing quirks from
+:attr:`ClientPort.timing`.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import msgspec
 
+from ..domain import errors
 from ..domain.source import TorrentSource
 from ..domain.status import ConnectionStatus
 from ..domain.torrent import TorrentStatus
@@ -40,25 +45,66 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AddOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """What :meth:`ClientPort.add` is asked to do with every source."""
+    """What :meth:`ClientPort.add` is asked to do with every source.
+
+    ``location``: the download directory. A multi-file torrent's folder is
+    created inside it, whatever the daemon's own layout preferences.
+    """
 
     location: str | None = None
     stopped: bool = False
     verify: bool = True
 
 
+class AddStatus(enum.Enum):
+    """What the daemon said to one source of :meth:`ClientPort.add`."""
+
+    #: Accepted; the services wait for it to show.
+    added = "added"
+    #: The daemon has this torrent already.
+    already_added = "already_added"
+    #: The daemon refused it; ``AddOutcome.message`` says why in its words.
+    refused = "refused"
+    #: The request failed (``AddOutcome.error``): it may or may not have
+    #: reached the daemon, so the services look whether the torrent is there.
+    failed = "failed"
+
+
 class AddOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """What became of one source passed to :meth:`ClientPort.add`.
 
-    ``status`` is ``"added"``, ``"already_added"`` or ``"failed"``.
     ``infohash`` is the client's infohash where it told us one, else the
-    source's. ``error`` is the client's message for a failure.
+    source's.
     """
 
     source: TorrentSource
-    status: str
+    status: AddStatus
     infohash: str
-    error: str | None = None
+    message: str | None = None
+    error: errors.Error | None = None
+
+
+class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
+    """How late a client shows what it was asked to do: facts the services read.
+
+    ``state_latency``: seconds the client may take to show a change it
+    accepted (its states are refreshed periodically or its events lag): the
+    services count a torrent asked to verify as verifying for that long.
+    ``appear_within``: seconds a torrent the client accepted may take to
+    show in its listing (it loads torrents asynchronously); after that it
+    was not added. ``None``: the services' own deadline.
+    ``started_shows_stopped``: seconds a torrent added started may read
+    stopped (the client adds it paused and resumes it afterwards); after
+    that the client's word stands.
+    ``refused_may_show_within``: seconds within which a torrent the client
+    refused may still show, added by a concurrent request (a client that
+    refuses a duplicate it is still loading without saying so).
+    """
+
+    state_latency: float = 0.0
+    appear_within: float | None = None
+    started_shows_stopped: float = 0.0
+    refused_may_show_within: float = 0.0
 
 
 class ClientPort(Protocol):
@@ -68,22 +114,25 @@ class ClientPort(Protocol):
     #: Services turn each into a warning.
     add_limitations: frozenset[str]
 
-    #: Seconds the client may take to show a change it accepted (e.g. a
-    #: recheck): its states are refreshed periodically or its events lag.
-    #: Services count a torrent as verifying for that long after asking.
-    state_latency: float
+    @property
+    def timing(self) -> ClientTiming:
+        """The client's timing quirks (may change when it connects)."""
 
     @property
     def url(self) -> ClientURL: ...
 
     @property
+    def request_counts(self) -> Mapping[str, int]:
+        """Requests sent to the client so far, by its name for them (RPC method, Web API path)."""
+
+    @property
     def status(self) -> ConnectionStatus: ...
 
-    def set_status_listener(self, listener: StatusListener | None) -> None:
-        """Call `listener` with every change of :attr:`status`."""
+    def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
+        """Call `listener` with every change of :attr:`status`; returns a function that removes it."""
 
     async def connect(self) -> None:
-        """Connect and log in. Raises :class:`~errors.ConnectionError`."""
+        """Connect and log in unless connected. Raises :class:`~errors.ConnectionError`."""
 
     async def disconnect(self) -> None:
         """Close the connection; safe to call when not connected."""
@@ -98,7 +147,7 @@ class ClientPort(Protocol):
         """Every torrent's infohash, lower-case hex."""
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
-        """Add every source; one outcome per source, in order."""
+        """Add every source; one outcome per source, in order. Raises nothing but cancellation."""
 
     async def start(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         """Ask the client to start these torrents; failures by infohash."""

@@ -15,48 +15,37 @@ Response for the torrent it concerns.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-
-import msgspec
 
 from .._log import get_logger
 from ..domain import errors
 from ..domain.infohash import normalize_infohash
-from ..domain.response import Response
+from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
 from ..domain.source import TorrentSource
 from ..domain.torrent import TorrentStatus
+from ._poller import PollPolicy, poll_rounds
 from ._sources import TorrentFetcher, resolve_sources
-from .ports import AddOptions, ClientPort
+from .ports import AddOptions, AddStatus, ClientPort
+
+__all__ = ["Interval", "PollPolicy", "TorrentService"]
 
 #: (minimum, maximum) seconds between polls in verify_wait(), or one number.
 Interval = float | tuple[float, float]
 
 
-class PollPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """How services wait for a client to reflect what they asked.
-
-    Polls start ``first_delay`` seconds apart and back off by ``factor`` up
-    to ``max_delay``; after ``timeout`` seconds the torrents that still don't
-    show the effect are reported as errors. A request the client seems to
-    have dropped is sent again after ``resend_after`` seconds. Where the
-    client can't tell (e.g. a torrent verifying that may or may not run
-    afterwards) the request counts as done once that lasted ``ambiguous_grace``.
-    """
-
-    first_delay: float = 0.02
-    max_delay: float = 1.0
-    factor: float = 1.5
-    timeout: float = 30.0
-    resend_after: float = 2.0
-    ambiguous_grace: float = 1.5
-    #: How long verify_wait() waits for a torrent we asked to verify to show it.
-    verify_start_grace: float = 1.0
-
-
 def _dedupe(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def _naming(error: errors.Error, display: str) -> errors.Error:
+    """`error`, its message prefixed with the torrent it concerns."""
+    try:
+        named = type(error)(f"{display}: {error}")
+    except TypeError:  # a subclass with a constructor of its own
+        named = errors.AddTorrentError(f"{display}: {error}")
+    named.__cause__ = error
+    return named
 
 
 class TorrentService:
@@ -82,7 +71,7 @@ class TorrentService:
     def _verify_pending(self, infohash: str, now: float) -> bool:
         """Whether we asked to verify `infohash` so recently that the client may not show it yet."""
         asked = self._verify_requested.get(infohash)
-        window = max(self.policy.verify_start_grace, self.port.state_latency)
+        window = max(self.policy.verify_start_grace, self.port.timing.state_latency)
         return asked is not None and now - asked < window
 
     def _parse_infohashes(self, values: Sequence[str], response: Response) -> list[str]:
@@ -96,44 +85,55 @@ class TorrentService:
 
     async def _confirm(
         self,
-        infohashes: Sequence[str],
+        infohashes: Iterable[str],
         done: Callable[[TorrentStatus], bool],
         *,
         ambiguous: Callable[[TorrentStatus], bool] | None = None,
+        ambiguous_grace: float | None = None,
         resend: Callable[[list[str]], Awaitable[object]] | None = None,
+        missing_within: Mapping[str, float] | None = None,
     ) -> tuple[dict[str, TorrentStatus | None], set[str]]:
         """Poll until `done` holds for every torrent, or the deadline.
 
+        A torrent for which `ambiguous` holds counts as done once that lasted
+        `ambiguous_grace` seconds (the policy's unless given). A torrent the
+        client doesn't show is given up after its `missing_within` seconds
+        (the deadline if it has none). Torrents the client still shows are
+        asked again with `resend` every ``policy.resend_after`` seconds.
         Returns the last status seen of each torrent and the ones not done.
         """
         policy = self.policy
+        grace = policy.ambiguous_grace if ambiguous_grace is None else ambiguous_grace
+        windows = missing_within or {}
         pending = set(infohashes)
         last: dict[str, TorrentStatus | None] = {}
+        given_up: set[str] = set()
         ambiguous_since: dict[str, float] = {}
-        start = last_sent = time.monotonic()
-        delay = policy.first_delay
-        while pending:
+        last_sent = 0.0
+        async for elapsed in poll_rounds(policy):
             snapshot = await self.port.snapshot(sorted(pending))
-            now = time.monotonic()
             for infohash in list(pending):
-                status = snapshot.get(infohash)
-                last[infohash] = status
-                if status is not None and done(status):
+                status = last[infohash] = snapshot.get(infohash)
+                if status is None:
+                    window = windows.get(infohash)
+                    if window is not None and elapsed >= window:
+                        pending.discard(infohash)
+                        given_up.add(infohash)
+                elif done(status):
                     pending.discard(infohash)
-                elif status is not None and ambiguous is not None and ambiguous(status):
-                    since = ambiguous_since.setdefault(infohash, now)
-                    if now - since >= policy.ambiguous_grace:
+                elif ambiguous is not None and ambiguous(status):
+                    since = ambiguous_since.setdefault(infohash, elapsed)
+                    if elapsed - since >= grace:
                         pending.discard(infohash)
                 else:
                     ambiguous_since.pop(infohash, None)
-            if not pending or now - start > policy.timeout:
+            if not pending:
                 break
-            if resend is not None and now - last_sent > policy.resend_after:
-                await resend(sorted(pending))
-                last_sent = now
-            await asyncio.sleep(delay)
-            delay = min(delay * policy.factor, policy.max_delay)
-        return last, pending
+            present = sorted(h for h in pending if last.get(h) is not None)
+            if resend is not None and present and elapsed - last_sent > policy.resend_after:
+                await resend(present)
+                last_sent = elapsed
+        return last, pending | given_up
 
     async def _known(self, infohashes: list[str], response: Response) -> Mapping[str, TorrentStatus]:
         """Snapshot of `infohashes`; an error in `response` for every unknown one."""
@@ -190,15 +190,15 @@ class TorrentService:
         location: str | None = None,
         stopped: bool = False,
         verify: bool = True,
-    ) -> Response:
-        response = Response("added", "already_added")
+    ) -> AddResponse:
+        response = AddResponse()
         try:
             await self._add(response, torrents, AddOptions(location=location, stopped=stopped, verify=verify))
         except errors.Error as exc:
             response.errors.append(exc)
         return response
 
-    async def _add(self, response: Response, torrents: Sequence[object], options: AddOptions) -> None:
+    async def _add(self, response: AddResponse, torrents: Sequence[object], options: AddOptions) -> None:
         resolved = await resolve_sources(torrents, self.fetch)
         sources: dict[str, TorrentSource] = {}
         for item in resolved:
@@ -224,33 +224,74 @@ class TorrentService:
         if not new:
             return
 
-        added: dict[str, TorrentSource] = {}
+        timing = self.port.timing
+        sent: dict[str, TorrentSource] = {}
+        # How long each may take to show before it counts as not there.
+        # Accepted ones: as long as the client may take. Failed requests may
+        # have reached the daemon: one shown counts as added, else the
+        # request's error stands. Refused ones may have been refused as a
+        # duplicate of one another request is adding: shown, they were
+        # already there.
+        missing_within: dict[str, float] = {}
+        failures: dict[str, errors.Error] = {}
+        refused: set[str] = set()
         for outcome in await self.port.add(new, options):
-            name = outcome.source.name
-            if outcome.status == "added":
-                added[outcome.infohash] = outcome.source
-            elif outcome.status == "already_added":
-                response.warnings.append(errors.TorrentAlreadyAdded(outcome.infohash, name))
-                response.already_added.append(outcome.infohash)
+            infohash, source = outcome.infohash, outcome.source
+            if outcome.status is AddStatus.already_added:
+                response.warnings.append(errors.TorrentAlreadyAdded(infohash, source.name))
+                response.already_added.append(infohash)
+                continue
+            sent[infohash] = source
+            if outcome.status is AddStatus.added:
+                if timing.appear_within is not None:
+                    missing_within[infohash] = timing.appear_within
+            elif outcome.status is AddStatus.failed and outcome.error is not None:
+                missing_within[infohash] = 0.0
+                failures[infohash] = _naming(outcome.error, source.display)
             else:
-                response.errors.append(
-                    errors.AddTorrentError(f"{outcome.source.display}: {outcome.error or 'Failed to add'}")
-                )
-        if not added:
+                missing_within[infohash] = timing.refused_may_show_within
+                failures[infohash] = errors.AddTorrentError(f"{source.display}: {outcome.message or 'Failed to add'}")
+                refused.add(infohash)
+        if not sent:
             return
 
         def done(status: TorrentStatus) -> bool:
-            return status.stopped is True if options.stopped else True
+            if status.infohash in refused:
+                return True
+            return status.stopped is True if options.stopped else status.stopped is not True
 
-        def ambiguous(status: TorrentStatus) -> bool:
-            return status.stopped is None
+        if options.stopped:
 
-        resend = self.port.stop if options.stopped else None
-        last, pending = await self._confirm(list(added), done, ambiguous=ambiguous, resend=resend)
-        for infohash, source in added.items():
-            if infohash in pending and last.get(infohash) is None:
+            def ambiguous(status: TorrentStatus) -> bool:
+                return status.stopped is None
+
+            grace = None
+        else:
+            # A client that adds torrents paused and resumes them afterwards
+            # may show one stopped for a moment; after that its word stands.
+            def ambiguous(status: TorrentStatus) -> bool:
+                return True
+
+            grace = timing.started_shows_stopped
+
+        last, pending = await self._confirm(
+            sent,
+            done,
+            ambiguous=ambiguous,
+            ambiguous_grace=grace,
+            resend=self.port.stop if options.stopped else None,
+            missing_within=missing_within,
+        )
+        for infohash, source in sent.items():
+            shown = last.get(infohash) is not None
+            if infohash in refused and shown:
+                response.warnings.append(errors.TorrentAlreadyAdded(infohash, source.name))
+                response.already_added.append(infohash)
+                continue
+            if not shown:
                 response.errors.append(
-                    errors.AddTorrentError(f"{source.display}: Torrent did not appear in {self.port.url.client}")
+                    failures.get(infohash)
+                    or errors.AddTorrentError(f"{source.display}: Torrent did not appear in {self.port.url.client}")
                 )
             elif infohash in pending:
                 response.errors.append(errors.AddTorrentError(f"{source.display}: Torrent was added but did not stop"))
@@ -260,25 +301,25 @@ class TorrentService:
         self._log.debug("added", count=len(response.added), errors=len(response.errors))
 
     # --- start / stop ------------------------------------------------------------
-    async def start(self, infohashes: Sequence[str]) -> Response:
-        return await self._switch(infohashes, stop=False)
+    async def start(self, values: Sequence[str]) -> StartResponse:
+        response = StartResponse()
+        await self._switch(values, response, response.started, response.already_started, stop=False)
+        return response
 
-    async def stop(self, infohashes: Sequence[str]) -> Response:
-        return await self._switch(infohashes, stop=True)
+    async def stop(self, values: Sequence[str]) -> StopResponse:
+        response = StopResponse()
+        await self._switch(values, response, response.stopped, response.already_stopped, stop=True)
+        return response
 
-    async def _switch(self, values: Sequence[str], *, stop: bool) -> Response:
+    async def _switch(
+        self, values: Sequence[str], response: Response, done_list: list[str], already_list: list[str], *, stop: bool
+    ) -> None:
+        warning_class: type[errors.TorrentWarning]
+        error_class: type[errors.ResponseError]
         if stop:
-            response = Response("stopped", "already_stopped")
-            done_list, already_list = response.stopped, response.already_stopped
-            warning_class: type[errors.TorrentWarning] = errors.TorrentAlreadyStopped
-            error_class: type[errors.ResponseError] = errors.StopTorrentError
-            action = self.port.stop
+            warning_class, error_class, action = errors.TorrentAlreadyStopped, errors.StopTorrentError, self.port.stop
         else:
-            response = Response("started", "already_started")
-            done_list, already_list = response.started, response.already_started
-            warning_class = errors.TorrentAlreadyStarted
-            error_class = errors.StartTorrentError
-            action = self.port.start
+            warning_class, error_class, action = errors.TorrentAlreadyStarted, errors.StartTorrentError, self.port.start
 
         def already(infohash: str, status: TorrentStatus) -> bool:
             is_stopped = status.stopped
@@ -289,7 +330,7 @@ class TorrentService:
         try:
             todo, names = await self._sort(values, response, already, warning_class, already_list)
             if not todo:
-                return response
+                return
             failures = await action(todo)
             self._failed(response, failures, error_class, names)
             todo = [h for h in todo if h not in failures]
@@ -302,7 +343,13 @@ class TorrentService:
             def ambiguous(status: TorrentStatus) -> bool:
                 return status.stopped is None
 
-            last, pending = await self._confirm(todo, done, ambiguous=ambiguous, resend=action)
+            last, pending = await self._confirm(
+                todo,
+                done,
+                ambiguous=ambiguous,
+                resend=action,
+                missing_within=dict.fromkeys(todo, self.port.timing.state_latency),
+            )
             for infohash in todo:
                 if infohash not in pending:
                     done_list.append(infohash)
@@ -313,11 +360,10 @@ class TorrentService:
                     response.errors.append(error_class(f"{names.get(infohash, infohash)}: Torrent did not {verb}"))
         except errors.Error as exc:
             response.errors.append(exc)
-        return response
 
     # --- verify -------------------------------------------------------------------
-    async def verify(self, values: Sequence[str]) -> Response:
-        response = Response("verifying", "already_verifying")
+    async def verify(self, values: Sequence[str]) -> VerifyResponse:
+        response = VerifyResponse()
         now = time.monotonic()
 
         def already(infohash: str, status: TorrentStatus) -> bool:
@@ -344,7 +390,7 @@ class TorrentService:
 
     async def verify_wait(
         self, values: Sequence[str], interval: Interval = (0.3, 3.0)
-    ) -> AsyncIterator[tuple[str, float | errors.Error | errors.Warning]]:
+    ) -> AsyncIterator[tuple[str, float | errors.Error]]:
         """Yield (infohash, progress 0–100 or Error) until no torrent verifies.
 
         Every infohash is yielded at least once; the last value of each is its
@@ -361,8 +407,9 @@ class TorrentService:
                 yield value, exc
         pending = _dedupe(pending)
         reported: dict[str, float] = {}
-        delay = low
-        while pending:
+        async for _ in poll_rounds(self.policy, first_delay=low, max_delay=high, timeout=0):
+            if not pending:
+                break
             try:
                 snapshot = await self.port.snapshot(pending)
             except errors.Error as exc:
@@ -391,9 +438,6 @@ class TorrentService:
                     self._verify_requested.pop(infohash, None)
                     yield infohash, round(status.progress * 100, 2)
             pending = still
-            if pending:
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.5, high)
 
     # --- listing --------------------------------------------------------------------
     async def get_infohashes(self) -> list[str]:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ..domain.url import URL_FORMATS
+from .._registry import URL_FORMATS
 from .output import format_call, print_result
 
 #: API methods btclient can call.

@@ -1,4 +1,9 @@
-"""Response: the result of an operation on several torrents."""
+"""Response: the result of an operation on several torrents.
+
+Each operation returns its own subclass, whose lists of infohashes are
+declared attributes (``AddResponse.added``), so a misspelt one is a type
+error, not a silent ``AttributeError`` at run time.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +25,14 @@ class Response:
     """
 
     _common: ClassVar[tuple[str, ...]] = ("success", "warnings", "errors", "tasks")
+    #: The operation's own lists of infohashes, in display order.
+    lists: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, *names: str) -> None:
+    def __init__(self) -> None:
         self.errors: list[errors.Error] = []
         self.warnings: list[errors.Warning] = []
         self.tasks: list[Any] = []
-        self._names = names
-        for name in names:
+        for name in self.lists:
             setattr(self, name, [])
 
     @property
@@ -36,23 +42,51 @@ class Response:
     @property
     def fields(self) -> tuple[str, ...]:
         """All attribute names, in display order."""
-        return self._common + self._names
+        return self._common + self.lists
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         for name in self.fields:
             yield name, getattr(self, name)
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names that aren't set: the operation has no such list.
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Response):
             return NotImplemented
-        return dict(self) == dict(other)
+        return type(self) is type(other) and dict(self) == dict(other)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         body = ", ".join(f"{name}={value!r}" for name, value in self)
-        return f"Response({body})"
+        return f"{type(self).__name__}({body})"
+
+
+class AddResponse(Response):
+    """What :meth:`add` did: ``added``, ``already_added``."""
+
+    lists = ("added", "already_added")
+    added: list[str]
+    already_added: list[str]
+
+
+class StartResponse(Response):
+    """What :meth:`start` did: ``started``, ``already_started``."""
+
+    lists = ("started", "already_started")
+    started: list[str]
+    already_started: list[str]
+
+
+class StopResponse(Response):
+    """What :meth:`stop` did: ``stopped``, ``already_stopped``."""
+
+    lists = ("stopped", "already_stopped")
+    stopped: list[str]
+    already_stopped: list[str]
+
+
+class VerifyResponse(Response):
+    """What :meth:`verify` did: ``verifying``, ``already_verifying``."""
+
+    lists = ("verifying", "already_verifying")
+    verifying: list[str]
+    already_verifying: list[str]

@@ -9,30 +9,40 @@ import msgspec
 
 from . import errors
 
-#: The URL formats, as documented. Upper-case words are placeholders,
-#: square brackets mark optional parts.
-URL_FORMATS: dict[str, tuple[str, ...]] = {
-    "deluge": ("[USERNAME:PASSWORD@]HOST[:PORT]",),
-    "qbittorrent": ("[http[s]://][USERNAME:PASSWORD@]HOST[:PORT]",),
-    "rtorrent": (
-        "[scgi://]HOST[:PORT]",
-        "[file://]SOCKET_PATH",
-        "http[s]://[USERNAME:PASSWORD@]HOST[:PORT][/PATH]",
-    ),
-    "transmission": ("[http[s]://][USERNAME:PASSWORD@]HOST[:PORT][/PATH]",),
-}
 
-_DEFAULTS: dict[str, dict[str, object]] = {
-    "deluge": {"scheme": "deluge", "port": 58846, "schemes": ("deluge",)},
-    "qbittorrent": {"scheme": "http", "port": 8080, "schemes": ("http", "https")},
-    "rtorrent": {"scheme": "scgi", "port": 5000, "schemes": ("scgi", "file", "http", "https")},
-    "transmission": {
-        "scheme": "http",
-        "port": 9091,
-        "path": "/transmission/rpc",
-        "schemes": ("http", "https"),
-    },
-}
+class SchemeRules(msgspec.Struct, frozen=True, kw_only=True):
+    """What one URL scheme of a client allows.
+
+    ``port``: the default port. ``path``: the default path, or ``None`` when
+    the URL may have no path. ``auth``: whether credentials are allowed.
+    ``socket``: the URL is a unix socket path, not host and port.
+    """
+
+    port: int | None = None
+    path: str | None = None
+    auth: bool = True
+    socket: bool = False
+
+
+class UrlRules(msgspec.Struct, frozen=True, kw_only=True):
+    """One client's URL format: its schemes and their defaults.
+
+    ``formats`` documents it (upper-case words are placeholders, square
+    brackets mark optional parts). ``scheme_prefix``: whether a URL may
+    start with ``scheme://``; without one it has ``default_scheme``, or the
+    socket scheme when it has a ``/`` and the client has one.
+    """
+
+    client: str
+    formats: tuple[str, ...]
+    default_scheme: str
+    schemes: dict[str, SchemeRules]
+    scheme_prefix: bool = True
+
+    @property
+    def socket_scheme(self) -> str | None:
+        return next((name for name, rules in self.schemes.items() if rules.socket), None)
+
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -70,32 +80,32 @@ class ClientURL(msgspec.Struct, frozen=True, kw_only=True):
         return f"ClientURL({str(self)!r})"
 
 
-def parse_url(
-    client: str,
+def parse_client_url(
+    rules: UrlRules,
     url: str,
     username: str | None = None,
     password: str | None = None,
 ) -> ClientURL:
-    """Parse `url` in `client`'s format; `username`/`password` override the URL's."""
-    if client not in _DEFAULTS:
-        raise errors.ValueError(f"Unknown client: {client!r}")
+    """Parse `url` by a client's `rules`; `username`/`password` override the URL's."""
+    client = rules.client
     if not isinstance(url, str) or not url.strip():
         raise errors.ValueError(f"Invalid {client} URL: empty")
-    defaults = _DEFAULTS[client]
     text = url.strip()
     match = _SCHEME.match(text)
-    scheme = match.group(1).lower() if match else str(defaults["scheme"])
-    if scheme not in defaults["schemes"]:  # type: ignore[operator]
+    scheme = match.group(1).lower() if match else rules.default_scheme
+    if scheme not in rules.schemes:
         raise errors.ValueError(f"Invalid {client} URL: unsupported scheme: {scheme}")
-    if client == "deluge" and match:
+    if match and not rules.scheme_prefix:
         raise errors.ValueError(f"Invalid {client} URL: no scheme allowed: {mask_password(text)}")
 
-    if client == "rtorrent" and (scheme == "file" or (not match and "/" in text)):
-        path = text[len("file://") :] if match else text
+    socket_scheme = rules.socket_scheme
+    if socket_scheme is not None and (scheme == socket_scheme or (not match and "/" in text)):
+        path = text[match.end() :] if match else text
         if not path:
             raise errors.ValueError(f"Invalid {client} URL: empty socket path")
-        return ClientURL(client=client, scheme="file", path=path)
+        return ClientURL(client=client, scheme=socket_scheme, path=path)
 
+    scheme_rules = rules.schemes[scheme]
     rest = text[match.end() :] if match else text
     parts = urllib.parse.urlsplit("//" + rest)
     try:
@@ -108,32 +118,18 @@ def parse_url(
     if parts.query or parts.fragment:
         raise errors.ValueError(f"Invalid {client} URL: unexpected query: {mask_password(text)}")
     path = parts.path
-    if path and client in ("deluge", "qbittorrent"):
-        raise errors.ValueError(f"Invalid {client} URL: no path allowed: {mask_password(text)}")
-    if client == "rtorrent" and scheme == "scgi" and path:
+    if path and scheme_rules.path is None:
         raise errors.ValueError(f"Invalid {client} URL: no path allowed: {mask_password(text)}")
     url_user = urllib.parse.unquote(parts.username) if parts.username is not None else None
     url_pass = urllib.parse.unquote(parts.password) if parts.password is not None else None
-    if client == "rtorrent" and scheme == "scgi" and (url_user or url_pass):
-        raise errors.ValueError(f"Invalid {client} URL: SCGI has no authentication")
-    if port is None:
-        if scheme in ("http", "https") and client == "rtorrent":
-            port = 443 if scheme == "https" else 80
-        elif scheme == "https" and client != "transmission" and client != "qbittorrent":
-            port = 443
-        else:
-            port = int(defaults["port"])  # type: ignore[call-overload]
-    if not path:
-        if client == "transmission":
-            path = str(defaults["path"])
-        elif client == "rtorrent" and scheme in ("http", "https"):
-            path = "/RPC2"
+    if not scheme_rules.auth and (url_user or url_pass):
+        raise errors.ValueError(f"Invalid {client} URL: {scheme.upper()} has no authentication")
     return ClientURL(
         client=client,
         scheme=scheme,
         host=host,
-        port=port,
-        path=path,
+        port=port if port is not None else scheme_rules.port,
+        path=path or scheme_rules.path or "",
         username=username if username is not None else url_user,
         password=password if password is not None else url_pass,
     )

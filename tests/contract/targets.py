@@ -54,9 +54,13 @@ class Target:
         """Real state of each torrent the client knows (absent: unknown)."""
         raise NotImplementedError
 
+    async def raw_infohash_list(self, api: APIBase) -> list[str]:
+        """Every torrent's infohash as the client lists it, read with a raw call."""
+        raise NotImplementedError
+
     async def raw_infohashes(self, api: APIBase) -> set[str]:
         """Every infohash the client knows, read with a raw call."""
-        raise NotImplementedError
+        return set(await self.raw_infohash_list(api))
 
     #: A raw call and a function checking its reply, for the call() test.
     raw_call: tuple[str, tuple[Any, ...]] = ("", ())

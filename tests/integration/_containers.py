@@ -192,6 +192,17 @@ class ContainerProcess:
             self._log_thread.join(timeout=5)
         return self._exit_code
 
+    def kill(self) -> None:
+        # A paused container can be killed; it is then no longer paused.
+        with contextlib.suppress(Exception):
+            self.container.get_wrapped_container().kill()
+
+    def freeze(self) -> None:
+        self.container.get_wrapped_container().pause()
+
+    def thaw(self) -> None:
+        self.container.get_wrapped_container().unpause()
+
     def stop(self, timeout: float) -> None:
         if self.poll() is None:
             # SIGTERM to the daemon, SIGKILL after `timeout` seconds, like NativeProcess.

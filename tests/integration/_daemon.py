@@ -92,6 +92,15 @@ class ProcessHandle(Protocol):
 
     def stop(self, timeout: float) -> None: ...
 
+    def kill(self) -> None:
+        """SIGKILL the daemon (frozen or not), without waiting."""
+
+    def freeze(self) -> None:
+        """Stop the daemon's process without ending it: it reads and answers nothing."""
+
+    def thaw(self) -> None:
+        """Let a frozen daemon go on."""
+
 
 class NativeProcess:
     """A daemon started as a local process in its own process group."""
@@ -110,6 +119,16 @@ class NativeProcess:
 
     def poll(self) -> int | None:
         return self.popen.poll()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def freeze(self) -> None:
+        os.kill(self.popen.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.popen.pid, signal.SIGCONT)
 
     def stop(self, timeout: float) -> None:
         if self.popen.poll() is not None:
@@ -204,6 +223,24 @@ class Daemon:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    # --- faults (native or container alike) -----------------------------------
+    def kill(self) -> None:
+        """SIGKILL the daemon (frozen or not) and wait until it is gone; :meth:`start` brings it back."""
+        process = self.process
+        assert process is not None
+        process.kill()
+        wait_until(lambda: process.poll() is not None, 15, f"{self.client} to exit")
+
+    def freeze(self) -> None:
+        """Stop the daemon's process without ending it: it reads and answers nothing."""
+        assert self.process is not None
+        self.process.freeze()
+
+    def thaw(self) -> None:
+        """Let a frozen daemon go on."""
+        assert self.process is not None
+        self.process.thaw()
 
     def revive(self) -> str | None:
         """Start the daemon again if it has exited; None if it runs, else how it ended.

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -20,8 +18,8 @@ from typing import Any
 import aiobtclientapi
 from aiobtclientapi import APIBase
 from tests.contract.targets import RawState, Target
-from tests.integration._containers import ContainerProcess, container_labels, native_and_container_targets
-from tests.integration._daemon import Daemon, NativeProcess, NativeRunner, free_port, wait_until
+from tests.integration._containers import container_labels, native_and_container_targets
+from tests.integration._daemon import Daemon, NativeRunner, free_port
 
 
 def _version_of(output: str) -> str:
@@ -117,39 +115,6 @@ class DelugeDaemon(Daemon):
             "-L", level,
         ]  # fmt: skip
 
-    # --- process control for the connection-loss tests (native or container) -------------
-    def freeze(self) -> None:
-        """Stop the daemon's process without ending it: it reads and answers nothing."""
-        process = self.process
-        if isinstance(process, NativeProcess):
-            os.kill(process.popen.pid, signal.SIGSTOP)
-        elif isinstance(process, ContainerProcess):
-            process.container.get_wrapped_container().pause()
-        else:
-            raise TypeError(f"Can't freeze {process!r}")
-
-    def thaw(self) -> None:
-        """Let a frozen daemon go on."""
-        process = self.process
-        if isinstance(process, NativeProcess):
-            os.kill(process.popen.pid, signal.SIGCONT)
-        elif isinstance(process, ContainerProcess):
-            process.container.get_wrapped_container().unpause()
-        else:
-            raise TypeError(f"Can't thaw {process!r}")
-
-    def kill(self) -> None:
-        """SIGKILL the daemon (frozen or not) and wait until it is gone."""
-        process = self.process
-        if isinstance(process, NativeProcess):
-            os.kill(process.popen.pid, signal.SIGKILL)
-        elif isinstance(process, ContainerProcess):
-            # A paused container can be killed; it is then no longer paused.
-            process.container.get_wrapped_container().kill()
-        else:
-            raise TypeError(f"Can't kill {process!r}")
-        wait_until(lambda: process.poll() is not None, 15, "deluged to exit")
-
     def is_ready(self) -> bool:
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -186,6 +151,8 @@ def target_ids() -> list[str]:
 class DelugeTarget(Target):
     client = "deluge"
 
+    daemon: DelugeDaemon
+
     def __init__(self, daemon: DelugeDaemon) -> None:
         self.daemon = daemon
         self.id = daemon.label
@@ -219,8 +186,8 @@ class DelugeTarget(Target):
                 states[infohash] = "active"
         return states
 
-    async def raw_infohashes(self, api: APIBase) -> set[str]:
-        return set(await api.call("core.get_session_state"))
+    async def raw_infohash_list(self, api: APIBase) -> list[str]:
+        return list(await api.call("core.get_session_state"))
 
     raw_call = ("daemon.info", ())
 

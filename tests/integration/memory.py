@@ -59,8 +59,8 @@ class MemoryTarget(Target):
                     states[row["infohash"]] = "stopped" if row["stopped"] else "active"
         return states
 
-    async def raw_infohashes(self, api: APIBase) -> set[str]:
-        return {row["infohash"] for row in await api.call("torrents")}
+    async def raw_infohash_list(self, api: APIBase) -> list[str]:
+        return [row["infohash"] for row in await api.call("torrents")]
 
     raw_call = ("version", ())
 

@@ -180,6 +180,8 @@ def raw_state(state: str) -> RawState:
 class QbittorrentTarget(Target):
     client = "qbittorrent"
 
+    daemon: QbittorrentDaemon
+
     def __init__(self, daemon: QbittorrentDaemon) -> None:
         self.daemon = daemon
         self.id = daemon.label
@@ -212,8 +214,8 @@ class QbittorrentTarget(Target):
             return {}
         return {row["hash"]: raw_state(row["state"]) for row in await self._rows(api, infohashes)}
 
-    async def raw_infohashes(self, api: APIBase) -> set[str]:
-        return {row["hash"] for row in await self._rows(api)}
+    async def raw_infohash_list(self, api: APIBase) -> list[str]:
+        return [row["hash"] for row in await self._rows(api)]
 
     raw_call = ("app/version", ())
 

@@ -232,6 +232,8 @@ def target_ids() -> list[str]:
 class RtorrentTarget(Target):
     client = "rtorrent"
 
+    daemon: RtorrentDaemon
+
     def __init__(
         self,
         transport: str,
@@ -289,8 +291,8 @@ class RtorrentTarget(Target):
                 states[infohash] = "stopped"
         return states
 
-    async def raw_infohashes(self, api: APIBase) -> set[str]:
-        return {row[0].lower() for row in await self.raw_rows(api)}
+    async def raw_infohash_list(self, api: APIBase) -> list[str]:
+        return [row[0].lower() for row in await self.raw_rows(api)]
 
     raw_call = ("system.client_version", ())
 

@@ -206,6 +206,7 @@ def test_for_image_refuses_a_missing_image() -> None:
 
 class ProbeTarget(Target):
     client = "transmission"
+    daemon: TransmissionProbe
 
     def __init__(self, daemon: TransmissionProbe) -> None:
         self.id = daemon.label
@@ -219,10 +220,12 @@ def test_container_targets_start_one_daemon_per_image(tmp_path: Path) -> None:
         "transmission", tmp_path, TransmissionProbe, lambda daemon: [ProbeTarget(daemon)]
     ) as targets:
         assert list(targets) == expected_ids
-        for target_id, target in targets.items():
+        probes = {target_id: target for target_id, target in targets.items() if isinstance(target, ProbeTarget)}
+        assert list(probes) == expected_ids
+        for target_id, target in probes.items():
             assert target.daemon.rpc_status()[0] == 409
             assert target.daemon.workdir == tmp_path / target_id
-    for target in targets.values():
+    for target in probes.values():
         assert target.daemon.process is not None
         assert target.daemon.process.poll() == 0
         assert not port_open(target.daemon.rpc_port)

@@ -7,8 +7,12 @@ within the configured timeout, never a hang and never a raw aiohttp error.
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -84,3 +88,59 @@ async def test_broken_server_is_an_error(client: str, server: int) -> None:
     response = await api.stop("0" * 40)
     assert not response.success
     await api.disconnect()
+
+
+@pytest.mark.parametrize("client", HTTP_CLIENTS)
+@pytest.mark.parametrize("server", [hang], indirect=True)
+async def test_cancelled_connect_leaves_nothing_open(client: str, server: int) -> None:
+    api = aiobtclientapi.api(client, f"user:hunter2@127.0.0.1:{server}", timeout=30)
+    seen: list[aiobtclientapi.ConnectionStatus] = []
+    api.on_status_change(seen.append)
+    task = asyncio.ensure_future(api.connect())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == [aiobtclientapi.ConnectionStatus.connecting, aiobtclientapi.ConnectionStatus.disconnected]
+    assert api.status is aiobtclientapi.ConnectionStatus.disconnected
+    transport: Any = cast(Any, api.port)._transport
+    assert not transport.is_open, "the HTTP session was left open"
+
+
+async def test_torrent_downloads_verify_certificates_whatever_the_client_options(tmp_path: Path) -> None:
+    # tls_verify=False is meant for a daemon's self-signed certificate; a torrent
+    # host with one is still refused.
+    from aiohttp import web
+    from dependency_injector import providers
+
+    from aiobtclientapi.adapters.memory import MemoryAdapter
+    from aiobtclientapi.container import container
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=b"not reached")
+
+    app = web.Application()
+    app.router.add_get("/t.torrent", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with container.port.override(providers.Factory(MemoryAdapter)):
+            api = aiobtclientapi.api("transmission", "localhost", tls_verify=False)
+        response = await api.add(f"https://127.0.0.1:{port}/t.torrent")
+        [error] = response.errors
+        assert isinstance(error, aiobtclientapi.ReadError)
+        assert "certificate verification failed" in str(error), error
+    finally:
+        await runner.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,12 +14,12 @@ import pytest
 
 import aiobtclientapi
 from aiobtclientapi import APIBase
+from aiobtclientapi._registry import parse_url
 from aiobtclientapi.adapters.qbittorrent import QbittorrentAdapter
 from aiobtclientapi.adapters.qbittorrent._wire import TorrentRow, parse_webapi_version, to_status, webapi_names
-from aiobtclientapi.application.ports import AddOptions, ClientPort, ConnectionOptions
+from aiobtclientapi.application.ports import ClientPort, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.domain.torrent import TorrentState
-from aiobtclientapi.domain.url import parse_url
 from tests.integration._daemon import NativeRunner
 from tests.integration.qbittorrent import QbittorrentDaemon
 from tests.torrents import TestTorrent, make_torrent
@@ -230,8 +231,8 @@ async def test_add_many_is_one_request(
     assert set(rows) == set(response.added)
 
     caplog.clear()
-    response = await api.stop(*(t.infohash for t in torrents))
-    assert response.already_stopped == [t.infohash for t in torrents]
+    stopped = await api.stop(*(t.infohash for t in torrents))
+    assert stopped.already_stopped == [t.infohash for t in torrents]
     # The state check is one request for all of them.
     assert len(request_lines(caplog, "torrents/info")) == 1
 
@@ -276,44 +277,46 @@ async def test_file_the_daemon_refuses_fails_alone(api: APIBase, daemon: Qbittor
     assert good.infohash in await raw_rows(api, good.infohash)
 
 
-async def test_adapter_duplicate_in_batch_is_already_added(daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+async def test_duplicate_in_batch_is_already_added(daemon: QbittorrentDaemon, tmp_path: Path) -> None:
     torrent = new_torrent(daemon, tmp_path)
-    source = source_from_metainfo(torrent.torrent_path.read_bytes(), str(torrent.torrent_path))
-    assert source.infohash == torrent.infohash
     adapter = QbittorrentAdapter(parse_url("qbittorrent", daemon.url), ConnectionOptions())
-    await adapter.connect()
+    api = APIBase(adapter)
     try:
-        outcomes = await adapter.add([source, source], AddOptions(stopped=True))
-        assert [o.status for o in outcomes] == ["added", "already_added"]
-        again = await adapter.add([source], AddOptions(stopped=True))
-        assert [o.status for o in again] == ["already_added"]
+        response = await api.add(str(torrent.torrent_path), str(torrent.torrent_path), stopped=True)
+        assert (response.added, response.already_added) == ([torrent.infohash], [torrent.infohash])
+        again = await api.add(str(torrent.torrent_path), stopped=True)
+        assert (again.added, again.already_added) == ([], [torrent.infohash])
+        # The duplicate in the batch and the one already there are never sent.
         assert adapter.request_counts["torrents/add"] == 1
+        assert torrent.infohash in await raw_rows(api, torrent.infohash)
     finally:
-        await adapter.disconnect()
+        await api.disconnect()
 
 
-async def test_adapter_concurrent_add_race_is_already_added(daemon: QbittorrentDaemon, tmp_path: Path) -> None:
-    # Both adapters see the torrent missing, both send it: the daemon takes one
-    # ("Ok.") and refuses the other ("Fails." up to 5.1, 409 from 5.2).
+async def test_concurrent_add_race_is_already_added(daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+    # Both API objects see the torrent missing, both send it: the daemon takes one
+    # ("Ok.") and refuses the other ("Fails." up to 5.1, 409 from 5.2), which then
+    # shows the torrent the first one added.
     torrent = new_torrent(daemon, tmp_path)
-    source = source_from_metainfo(torrent.torrent_path.read_bytes(), str(torrent.torrent_path))
     adapters = [QbittorrentAdapter(parse_url("qbittorrent", daemon.url), ConnectionOptions()) for _ in range(2)]
+    apis = [APIBase(adapter) for adapter in adapters]
     try:
-        for adapter in adapters:
-            await adapter.connect()
-        results = await asyncio.gather(*(a.add([source], AddOptions(stopped=True)) for a in adapters))
-        statuses = sorted(outcomes[0].status for outcomes in results)
+        for api in apis:
+            await api.connect()
+        responses = await asyncio.gather(*(api.add(str(torrent.torrent_path), stopped=True) for api in apis))
+        assert all(response.success for response in responses), [r.errors for r in responses]
+        outcomes = sorted((len(r.added), len(r.already_added)) for r in responses)
         if tuple(map(int, daemon.version.split(".")[:2])) >= (5, 2):
             # 5.2+ replies JSON and counts a torrent it is still loading from the first
             # request as added for the second one too (measured on 5.3.0): it can't tell.
-            assert statuses in (["added", "added"], ["added", "already_added"])
+            assert outcomes in ([(0, 1), (1, 0)], [(1, 0), (1, 0)])
         else:
-            assert statuses == ["added", "already_added"]
-        assert all(outcomes[0].error is None for outcomes in results)
+            assert outcomes == [(0, 1), (1, 0)]
         assert [a.request_counts["torrents/add"] for a in adapters] == [1, 1]
+        assert torrent.infohash in await raw_rows(apis[0], torrent.infohash)
     finally:
-        for adapter in adapters:
-            await adapter.disconnect()
+        for api in apis:
+            await api.disconnect()
 
 
 async def test_verify_shows_as_verifying_at_once(api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path) -> None:
@@ -364,3 +367,25 @@ async def test_closed_port_names_the_url(daemon: QbittorrentDaemon) -> None:
     assert str(api.url) in str(info.value)
     assert daemon.password not in str(info.value)
     await api.disconnect()
+
+
+@pytest.mark.parametrize("layout", ["NoSubfolder", "Subfolder"])
+async def test_add_keeps_the_torrent_folder_whatever_the_default_layout(
+    api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path, layout: str
+) -> None:
+    # What add(location=...) means must not depend on the layout a user chose
+    # for their own downloads: the multi-file torrent's folder is inside location.
+    await api.call("app/setPreferences", json=json.dumps({"torrent_content_layout": layout}))
+    try:
+        assert (await api.call("app/preferences"))["torrent_content_layout"] == layout
+        torrent = new_torrent(daemon, tmp_path, files=3)
+        assert (torrent.location / torrent.name).is_dir()
+        response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+        assert response.added == [torrent.infohash], response.errors
+        assert (await api.verify(torrent.infohash)).success
+        final = [value async for _, value in api.verify_wait(torrent.infohash, interval=0.1)]
+        assert final[-1] == 100.0, final
+        row = (await raw_rows(api, torrent.infohash))[torrent.infohash]
+        assert Path(row["content_path"]) == torrent.location / torrent.name
+    finally:
+        await api.call("app/setPreferences", json=json.dumps({"torrent_content_layout": "Original"}))

@@ -21,10 +21,10 @@ import torf
 
 import aiobtclientapi
 from aiobtclientapi import APIBase
+from aiobtclientapi._registry import parse_url
 from aiobtclientapi.adapters.rtorrent import RtorrentAdapter
-from aiobtclientapi.application.ports import AddOptions, ConnectionOptions
+from aiobtclientapi.application.ports import AddOptions, AddStatus, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
-from aiobtclientapi.domain.url import parse_url
 from tests.integration._containers import target_param
 from tests.integration.rtorrent import RtorrentTarget, daemon_labels
 from tests.targets_registry import TargetPool
@@ -158,8 +158,8 @@ async def test_add_600_torrents_in_few_requests(target_pool: TargetPool, target_
         assert set(states.values()) == {"stopped"}
 
         before = adapter.request_count
-        response = await api.start(*hashes)
-        assert response.success, response.errors[:3]
+        started = await api.start(*hashes)
+        assert started.success, started.errors[:3]
         assert adapter.request_count - before <= 20, adapter.request_count - before
         assert set((await rt.raw_states(api, hashes)).values()) <= {"active", "verifying"}
         await settle(rt, api, hashes)
@@ -184,8 +184,8 @@ async def test_start_opens_and_stop_closes(target_pool: TargetPool, target_id: s
         assert response.added == [torrent.infohash], response.errors
         assert await raw_flags(api, torrent.infohash) == {"d.is_open": 0, "d.is_active": 0, "d.state": 0}
 
-        response = await api.start(torrent.infohash)
-        assert response.started == [torrent.infohash], response.errors
+        started = await api.start(torrent.infohash)
+        assert started.started == [torrent.infohash], started.errors
         # Starting hashes the data first (inactive meanwhile, d.state already 1).
         await settle(rt, api, [torrent.infohash])
         assert await raw_flags(api, torrent.infohash) == {"d.is_open": 1, "d.is_active": 1, "d.state": 1}
@@ -195,8 +195,8 @@ async def test_start_opens_and_stop_closes(target_pool: TargetPool, target_id: s
             torrent.location
         )  # single-file: the directory itself
 
-        response = await api.stop(torrent.infohash)
-        assert response.stopped == [torrent.infohash], response.errors
+        stopped = await api.stop(torrent.infohash)
+        assert stopped.stopped == [torrent.infohash], stopped.errors
         assert await raw_flags(api, torrent.infohash) == {"d.is_open": 0, "d.is_active": 0, "d.state": 0}
 
 
@@ -215,8 +215,8 @@ async def test_location_with_odd_characters(target_pool: TargetPool, target_id: 
         assert await api.call("d.directory", single.infohash) == str(location)
         assert await api.call("d.directory", multi.infohash) == str(location / multi.name)
         # The daemon finds the content where the caller put it.
-        response = await api.verify(single.infohash, multi.infohash)
-        assert response.success, response.errors
+        verifying = await api.verify(single.infohash, multi.infohash)
+        assert verifying.success, verifying.errors
         final = {h: p async for h, p in api.verify_wait(single.infohash, multi.infohash, interval=0.05)}
         assert final == {single.infohash: 100, multi.infohash: 100}
 
@@ -239,12 +239,16 @@ async def test_private_torrent_without_trackers(target_pool: TargetPool, target_
             outcomes = await adapter.add([source], AddOptions(stopped=True))
             if refused:
                 assert time.monotonic() - started < 5
-                assert [o.status for o in outcomes] == ["failed"]
-                assert "without trackers" in (outcomes[0].error or "")
+                assert [o.status for o in outcomes] == [AddStatus.refused]
+                assert "without trackers" in (outcomes[0].message or "")
                 assert torrent.infohash not in await rt.raw_infohashes(api)
             else:
-                assert [o.status for o in outcomes] == ["added"], outcomes
-                assert torrent.infohash in await rt.raw_infohashes(api)
+                assert [o.status for o in outcomes] == [AddStatus.added], outcomes
+                # rTorrent inserts the download a moment after answering.
+                deadline = time.monotonic() + 10
+                while torrent.infohash not in await rt.raw_infohashes(api):
+                    assert time.monotonic() < deadline, "the torrent did not appear"
+                    await asyncio.sleep(0.05)
                 await erase(api, [torrent.infohash])
         finally:
             await api.disconnect()

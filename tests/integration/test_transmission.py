@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import aiobtclientapi
 from tests.contract.conftest import settle
 from tests.integration import transmission
 from tests.integration._containers import target_param
@@ -50,8 +52,8 @@ async def test_round_trips_do_not_grow_with_torrents(
         await settle(tm_target, api, hashes)
         for group in (hashes[:1], hashes[1:]):
             before = _adapter(api).request_counts
-            response = await api.stop(*group)
-            assert response.stopped == group
+            stopped = await api.stop(*group)
+            assert stopped.stopped == group
             after = _adapter(api).request_counts
             sent = {method: after[method] - before.get(method, 0) for method in after}
             # One torrent-stop for all of them; one snapshot plus confirmation polls
@@ -88,3 +90,62 @@ def test_a_dead_daemon_is_reported_and_started_again(tmp_path: Path) -> None:
         assert daemon.is_ready()
     finally:
         daemon.stop()
+
+
+async def test_a_failed_add_request_fails_its_torrent_alone(
+    tm_target: transmission.TransmissionTarget, tmp_path: Path
+) -> None:
+    # A proxy in front of the real daemon answers the second torrent-add with
+    # HTTP 500 without passing it on; every other request reaches the daemon.
+    from aiohttp import ClientSession, web
+
+    daemon = tm_target.daemon
+    target_url = f"http://127.0.0.1:{daemon.port}/transmission/rpc"
+    adds_seen = 0
+
+    async def forward(request: web.Request) -> web.Response:
+        nonlocal adds_seen
+        body = await request.read()
+        if b'"torrent-add"' in body or b'"torrent_add"' in body:
+            adds_seen += 1
+            if adds_seen == 2:
+                return web.Response(status=500, text="injected failure")
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("authorization", "x-transmission-session-id", "content-type")
+        }
+        async with ClientSession() as session, session.post(target_url, data=body, headers=headers) as reply:
+            return web.Response(
+                status=reply.status,
+                body=await reply.read(),
+                headers={
+                    k: v for k, v in reply.headers.items() if k.lower() in ("x-transmission-session-id", "content-type")
+                },
+            )
+
+    app = web.Application()
+    app.router.add_post("/transmission/rpc", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    proxy_port = runner.addresses[0][1]
+    torrents = [make_torrent(daemon.download_dir, tmp_path, size=16 * 1024) for _ in range(4)]
+    try:
+        api = aiobtclientapi.api("transmission", f"{daemon.username}:{daemon.password}@127.0.0.1:{proxy_port}")
+        async with api:
+            response = await api.add(*(str(t.torrent_path) for t in torrents), stopped=True)
+        assert len(response.added) == 3, response
+        [error] = response.errors
+        failed = next(t for t in torrents if t.infohash not in response.added)
+        assert isinstance(error, aiobtclientapi.ResponseError)
+        assert str(error).startswith(f"{failed.torrent_path}: ") and "HTTP 500" in str(error), error
+        # Nothing keeps running after add() returned: the daemon has exactly the three.
+        async with tm_target.make_api() as direct:
+            await asyncio.sleep(0.5)
+            present = await tm_target.raw_infohashes(direct)
+            assert {t.infohash for t in torrents} & present == set(response.added)
+            await direct.call("torrent-remove", ids=response.added)
+    finally:
+        await runner.cleanup()

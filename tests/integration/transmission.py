@@ -87,6 +87,8 @@ def native_version() -> str:
 class TransmissionTarget(Target):
     client = "transmission"
 
+    daemon: TransmissionDaemon
+
     def __init__(self, target_id: str, daemon: TransmissionDaemon) -> None:
         self.id = target_id
         self.daemon = daemon
@@ -120,14 +122,16 @@ class TransmissionTarget(Target):
             )
         return states
 
-    async def raw_infohashes(self, api: APIBase) -> set[str]:
-        return {row["hashString"].lower() for row in await self._torrents(api, None)}
+    async def raw_infohash_list(self, api: APIBase) -> list[str]:
+        return [row["hashString"].lower() for row in await self._torrents(api, None)]
 
     raw_call = ("session-get", ())
 
     def check_raw_call_reply(self, reply: Any) -> None:
         assert reply["result"] == "success"
-        assert reply["arguments"]["version"].split()[0] in native_version() or reply["arguments"]["version"]
+        version = reply["arguments"]["version"].split()[0]  # "3.00 (bb6b5a062e)"
+        assert self.daemon is not None
+        assert f"{self.daemon.label}-".startswith(f"transmission-{version}-"), (version, self.daemon.label)
 
 
 def target_ids() -> list[str]:

@@ -9,10 +9,10 @@ import hashlib
 import pytest
 
 import aiobtclientapi
+from aiobtclientapi._registry import parse_url
 from aiobtclientapi.domain.infohash import normalize_infohash
-from aiobtclientapi.domain.response import Response
+from aiobtclientapi.domain.response import StopResponse
 from aiobtclientapi.domain.source import source_from_infohash, source_from_magnet, source_from_metainfo
-from aiobtclientapi.domain.url import parse_url
 
 HASH = "8f6e8660855b91fc3facee3845d3dd9e8def32de"
 
@@ -141,7 +141,7 @@ class TestErrors:
 
 class TestResponse:
     def test_fields_and_success(self) -> None:
-        response = Response("stopped", "already_stopped")
+        response = StopResponse()
         assert response.success
         assert response.fields == ("success", "warnings", "errors", "tasks", "stopped", "already_stopped")
         response.errors.append(aiobtclientapi.NoSuchTorrentError(HASH))

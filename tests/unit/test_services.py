@@ -54,7 +54,7 @@ async def test_adapter_failures_are_per_torrent(api: APIBase, memory: MemoryAdap
     response = await api.verify(good.infohash, magnet.infohash)
     assert response.verifying == [good.infohash]
     assert [type(e) for e in response.errors] == [aiobtclientapi.VerifyTorrentError]
-    assert magnet.infohash[:8] in str(response.errors[0]) or "no metadata" in str(response.errors[0])
+    assert str(response.errors[0]) == f"{magnet.name}: Torrent has no metadata yet"
 
 
 async def test_start_while_verifying_after_stopped_add(api: APIBase, memory: MemoryAdapter, tmp_path: Path) -> None:
@@ -62,8 +62,8 @@ async def test_start_while_verifying_after_stopped_add(api: APIBase, memory: Mem
     response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
     assert response.added == [torrent.infohash]
     assert memory.torrents[torrent.infohash].stopped
-    response = await api.start(torrent.infohash)
-    assert response.started == [torrent.infohash]
+    started = await api.start(torrent.infohash)
+    assert started.started == [torrent.infohash]
     assert not memory.torrents[torrent.infohash].stopped
 
 
@@ -107,3 +107,20 @@ def test_client_names_and_classes() -> None:
     assert isinstance(api, aiobtclientapi.TransmissionAPI)
     assert str(api.url) == "http://a:***@localhost:1234/transmission/rpc"
     assert aiobtclientapi.TransmissionAPI("a:b@localhost:1234").url.port == 1234
+
+
+async def test_factory_override_gives_each_api_object_its_own_adapter() -> None:
+    # The README's example: two API objects at once, each with its own fake.
+    with container.port.override(providers.Factory(MemoryAdapter)):
+        first = aiobtclientapi.api("qbittorrent", "localhost:1234")
+        second = aiobtclientapi.api("deluge", "otherhost")
+    assert first.port is not second.port
+    assert (first.url.client, first.url.host, first.url.port) == ("qbittorrent", "localhost", 1234)
+    assert (second.url.client, second.url.host) == ("deluge", "otherhost")
+    seen_first: list[aiobtclientapi.ConnectionStatus] = []
+    seen_second: list[aiobtclientapi.ConnectionStatus] = []
+    first.on_status_change(seen_first.append)
+    second.on_status_change(seen_second.append)
+    await first.connect()
+    assert seen_first == [aiobtclientapi.ConnectionStatus.connecting, aiobtclientapi.ConnectionStatus.connected]
+    assert seen_second == []

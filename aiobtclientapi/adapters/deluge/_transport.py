@@ -16,6 +16,7 @@ hierarchy here, with the URL (password masked) in the message.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import ssl
@@ -28,7 +29,7 @@ from ..._log import get_logger
 from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
-from .._http import check_fingerprint, ssl_context
+from .. import _tls
 
 PROTOCOL_VERSION = 1
 HEADER = struct.Struct("!BI")
@@ -175,19 +176,24 @@ class DelugeTransport:
         self._write_lock = asyncio.Lock()
         #: How many connections were opened (each reconnect opens one).
         self.connections_opened = 0
+        #: Calls sent so far, by RPC method (for tests and logging).
+        self.requests: collections.Counter[str] = collections.Counter()
         self._log = get_logger(client="deluge", url=self._where)
 
     @property
     def is_open(self) -> bool:
-        return self._writer is not None and self._read_task is not None and not self._read_task.done()
+        """Whether the connection is up, as far as the bytes received so far tell."""
+        reader, task = self._reader, self._read_task
+        return reader is not None and not reader.at_eof() and task is not None and not task.done()
 
     # --- connection ---------------------------------------------------------------
     async def open(self) -> None:
         """Open the TLS connection (without logging in)."""
         await self.close()
-        context = ssl_context(self.options, verify_default=False)
-        # The daemon's certificate names no host: a CA file verifies the chain only.
-        context.check_hostname = False
+        # The daemon's certificate is self-signed and names no host: it is
+        # checked only against a CA file or a pinned fingerprint, and a CA
+        # file verifies the chain only.
+        context = _tls.client_context(self.options, verify_by_default=False, check_hostname=False)
         host, port = self.url.host, self.url.port or 58846
         try:
             reader, writer = await asyncio.wait_for(
@@ -206,7 +212,7 @@ class DelugeTransport:
             raise errors.ConnectionError(f"{self._where}: {exc.strerror or exc}") from exc
         ssl_object = writer.get_extra_info("ssl_object")
         try:
-            check_fingerprint(ssl_object.getpeercert(binary_form=True) if ssl_object else None, self.options, self.url)
+            _tls.check_pin(ssl_object.getpeercert(binary_form=True) if ssl_object else None, self.options, self.url)
         except errors.Error:
             writer.close()
             raise
@@ -333,6 +339,7 @@ class DelugeTransport:
         if writer is None or not self.is_open:
             raise errors.ConnectionError(f"{self._where}: not connected")
         request_id = next(self._ids)
+        self.requests[method] += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:

@@ -8,24 +8,25 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
+from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
-from .._polling import poll_batched
 from ._transport import DaemonError, DelugeTransport, EventCallback
 from ._wire import STATUS_KEYS, decode_rows, to_status
 
-#: Seconds the daemon may take to show a change, e.g. a recheck as Checking:
-#: Deluge's status cache (1.5 s) plus the time it takes to handle
-#: libtorrent's alerts (measured with four 48 MiB torrents).
-STATE_LATENCY = 2.0
-
 #: "Torrent already in session (<id>)." and "Torrent already being added (<id>)."
 _DUPLICATE = re.compile(r"Torrent already (?:in session|being added) \(([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\)")
+
+#: Calls that do no harm when sent twice (reads, pause, resume, recheck).
+_IDEMPOTENT = frozenset({"core.pause_torrents", "core.resume_torrents", "core.force_recheck", "daemon.info"})
+
+
+def _idempotent(method: str) -> bool:
+    return method in _IDEMPOTENT or method.startswith(("core.get_", "daemon.get_"))
 
 
 class DelugeAdapter(AdapterBase):
@@ -34,46 +35,46 @@ class DelugeAdapter(AdapterBase):
     Multi-torrent primitives are one call each (``core.*_torrents``,
     ``core.force_recheck``, ``core.get_torrents_status``); add sends one
     ``core.add_torrent_file``/``add_torrent_magnet`` per source, all at once.
-    A lost connection is opened and logged into again by the next call.
     """
 
-    #: The services count a recheck as verifying for this long after asking.
-    state_latency = STATE_LATENCY
+    #: Measured with four 48 MiB torrents: Deluge's status cache (1.5 s) plus
+    #: the time it takes to handle libtorrent's alerts, before a change such
+    #: as a recheck shows. Deluge adds a torrent paused and resumes it: 2.2.x
+    #: shows one added started as "Paused" for ~50 ms (measured on 2.2.0 and
+    #: 2.2.1.dev0, never on 2.0.3); past the cache's lag its word stands (e.g.
+    #: the whole session is paused).
+    timing = ClientTiming(state_latency=2.0, started_shows_stopped=2.0)
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        super().__init__(url)
-        self._options = options
-        self._transport = DelugeTransport(url, options, on_lost=self._lost)
-        self._connect_lock = asyncio.Lock()
+        super().__init__(url, options)
+        self._transport = DelugeTransport(url, options, on_lost=self._lost_by_daemon)
 
     @property
     def transport(self) -> DelugeTransport:
         return self._transport
 
-    def _lost(self) -> None:
-        self._status.set(ConnectionStatus.disconnected)
+    @property
+    def request_counts(self) -> Mapping[str, int]:
+        """Calls sent so far, by RPC method (e.g. ``core.add_torrent_file``)."""
+        return dict(self._transport.requests)
+
+    def _lost_by_daemon(self) -> None:
+        self._set_status(ConnectionStatus.disconnected)
 
     # --- connection -------------------------------------------------------------------
-    async def connect(self) -> None:
-        async with self._connect_lock:
-            if self._transport.is_open and self._status.status is ConnectionStatus.connected:
-                return
-            self._status.set(ConnectionStatus.connecting)
-            try:
-                await self._transport.connect()
-            except BaseException:
-                self._status.set(ConnectionStatus.disconnected)
-                raise
-            self._status.set(ConnectionStatus.connected)
+    async def _open(self) -> None:
+        await self._transport.connect()
 
-    async def disconnect(self) -> None:
+    async def _close(self) -> None:
         await self._transport.close()
-        self._status.set(ConnectionStatus.disconnected)
+
+    def _is_open(self) -> bool:
+        return self._transport.is_open
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        if not self._transport.is_open or self._status.status is not ConnectionStatus.connected:
-            await self.connect()
-        return await self._transport.call(method, *args, **kwargs)
+        return await self._request(
+            lambda: self._transport.call(method, *args, **kwargs), idempotent=_idempotent(method)
+        )
 
     # --- events -----------------------------------------------------------------------
     async def subscribe(self, event_name: str, callback: EventCallback) -> Callable[[], None]:
@@ -82,7 +83,7 @@ class DelugeAdapter(AdapterBase):
         Returns a function that unsubscribes."""
         unsubscribe = self._transport.subscribe(event_name, callback)
         try:
-            if self._transport.is_open and self._status.status is ConnectionStatus.connected:
+            if self._is_connected():
                 await self._transport.register_events()
             else:
                 await self.connect()  # registers every subscribed event
@@ -109,58 +110,37 @@ class DelugeAdapter(AdapterBase):
         return [str(infohash).lower() for infohash in reply]
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
-        if not sources:
-            return []
         add_options: dict[str, Any] = {"add_paused": options.stopped, "seed_mode": not options.verify}
         if options.location:
             add_options["download_location"] = options.location
-        if not self._transport.is_open or self._status.status is not ConnectionStatus.connected:
-            await self.connect()
 
         async def add_one(source: TorrentSource) -> AddOutcome:
             try:
                 if source.metainfo is not None:
-                    reply = await self._transport.call(
+                    reply = await self._call(
                         "core.add_torrent_file",
                         f"{source.name}.torrent",
                         base64.b64encode(source.metainfo).decode("ascii"),
                         add_options,
                     )
                 else:
-                    reply = await self._transport.call("core.add_torrent_magnet", source.magnet, add_options)
+                    reply = await self._call("core.add_torrent_magnet", source.magnet, add_options)
             except DaemonError as exc:
                 duplicate = _DUPLICATE.search(exc.message)
                 if duplicate:
-                    return AddOutcome(source=source, status="already_added", infohash=duplicate.group(1).lower())
-                return AddOutcome(source=source, status="failed", infohash=source.infohash, error=exc.message)
+                    infohash = duplicate.group(1).lower()
+                    return AddOutcome(source=source, status=AddStatus.already_added, infohash=infohash)
+                return AddOutcome(
+                    source=source, status=AddStatus.refused, infohash=source.infohash, message=exc.message
+                )
+            except errors.Error as exc:
+                return AddOutcome(source=source, status=AddStatus.failed, infohash=source.infohash, error=exc)
             infohash = reply.lower() if isinstance(reply, str) and reply else source.infohash
-            return AddOutcome(source=source, status="added", infohash=infohash)
+            return AddOutcome(source=source, status=AddStatus.added, infohash=infohash)
 
         # One call per torrent (core.add_torrent_files adds them one after
         # another and fails as a whole on one duplicate), all in flight at once.
-        outcomes = list(await asyncio.gather(*(add_one(source) for source in sources)))
-        if not options.stopped:
-            await self._wait_not_paused([o.infohash for o in outcomes if o.status == "added" and o.infohash])
-        return outcomes
-
-    async def _wait_not_paused(self, infohashes: list[str]) -> None:
-        """Wait until the daemon stops showing these just-added torrents as Paused.
-
-        Deluge adds a torrent paused and resumes it afterwards. 2.2.x then shows
-        it "Paused" (progress 0) for ~50 ms after a pause_torrents — measured on
-        2.2.0 and 2.2.1.dev0, never on 2.0.3 — and a caller reading its state
-        right after add would see a torrent added started as stopped. One
-        status call per poll for all of them; after STATE_LATENCY (the status
-        cache's lag) the daemon's word stands (e.g. the whole session is paused).
-        """
-
-        async def not_paused(pending: list[str]) -> set[str]:
-            reply = await self._call("core.get_torrents_status", {"id": pending}, ["state"])
-            if not isinstance(reply, dict):
-                return set(pending)  # nothing to wait for
-            return {h for h in pending if not (isinstance(reply.get(h), dict) and reply[h].get("state") == "Paused")}
-
-        await poll_batched(infohashes, not_paused, within=STATE_LATENCY, max_delay=0.25)
+        return list(await asyncio.gather(*(add_one(source) for source in sources)))
 
     async def _action(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
         # Never send an empty list: pause_torrents/resume_torrents would act

@@ -6,7 +6,7 @@ torrent's location (by size, without hashing); torrents added without
 metainfo wait for metadata. Use it through the container to test code that
 uses aiobtclientapi without running a daemon::
 
-    with container.port.override(providers.Singleton(MemoryAdapter)):
+    with container.port.override(providers.Factory(MemoryAdapter)):
         ...
 """
 
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
+from ...application.ports import AddOptions, AddOutcome, AddStatus, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentFile, TorrentSource
 from ...domain.status import ConnectionStatus
@@ -59,29 +59,21 @@ class MemoryAdapter(AdapterBase):
         verify_seconds: float = 0.2,
         default_location: str | None = None,
     ) -> None:
-        super().__init__(url or ClientURL(client="memory", scheme="memory", host="localhost"))
-        self._options = options or ConnectionOptions()
+        super().__init__(url or ClientURL(client="memory", scheme="memory", host="localhost"), options)
         self._credentials = (username, password) if username is not None or password is not None else None
         self._reachable = reachable
         self.verify_seconds = verify_seconds
         self.default_location = default_location or tempfile.gettempdir()
         self.torrents: dict[str, _Torrent] = {}
 
-    async def connect(self) -> None:
-        self._status.set(ConnectionStatus.connecting)
+    async def _open(self) -> None:
         if not self._reachable:
-            self._status.set(ConnectionStatus.disconnected)
             raise errors.ConnectionError(f"{self._url}: Connection refused")
         if self._credentials is not None and self._credentials != (self._url.username, self._url.password):
-            self._status.set(ConnectionStatus.disconnected)
             raise errors.AuthenticationError(f"{self._url}: Authentication failed")
-        self._status.set(ConnectionStatus.connected)
-
-    async def disconnect(self) -> None:
-        self._status.set(ConnectionStatus.disconnected)
 
     def _require_connection(self) -> None:
-        if self._status.status is not ConnectionStatus.connected:
+        if self.status is not ConnectionStatus.connected:
             raise errors.ConnectionError(f"{self._url}: Not connected")
 
     # --- simulation --------------------------------------------------------------
@@ -145,7 +137,7 @@ class MemoryAdapter(AdapterBase):
         outcomes: list[AddOutcome] = []
         for source in sources:
             if source.infohash in self.torrents:
-                outcomes.append(AddOutcome(source=source, status="already_added", infohash=source.infohash))
+                outcomes.append(AddOutcome(source=source, status=AddStatus.already_added, infohash=source.infohash))
                 continue
             torrent = _Torrent(source, options.location or self.default_location, options.stopped)
             if torrent.files and not options.verify:
@@ -153,7 +145,7 @@ class MemoryAdapter(AdapterBase):
             elif torrent.files and self._present_fraction(torrent) > 0:
                 torrent.verify_started = time.monotonic()
             self.torrents[source.infohash] = torrent
-            outcomes.append(AddOutcome(source=source, status="added", infohash=source.infohash))
+            outcomes.append(AddOutcome(source=source, status=AddStatus.added, infohash=source.infohash))
         return outcomes
 
     def _act(self, infohashes: Sequence[str], action: Callable[[_Torrent], str | None]) -> Mapping[str, str]:

@@ -6,18 +6,13 @@ aiohttp is imported lazily (through .._http) so ``import aiobtclientapi`` stays 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
 from .. import _http
-
-if TYPE_CHECKING:
-    import aiohttp
 
 #: One file part of a multipart form: (field name, file name, content, content type).
 FilePart = tuple[str, str, bytes, str]
@@ -27,7 +22,7 @@ class Form:
     """Form fields and file parts of a POST, rebuilt for every attempt.
 
     aiohttp consumes a FormData when it is sent, and a request may be sent
-    twice (after logging in again).
+    twice (after logging in again, or on a new connection).
     """
 
     def __init__(self, fields: Mapping[str, str] | None = None, files: Sequence[FilePart] = ()) -> None:
@@ -59,25 +54,18 @@ class QbittorrentTransport:
 
     def __init__(self, url: ClientURL, options: ConnectionOptions, log: Any) -> None:
         self.url = url
-        self.options = options
+        self.http = _http.HttpClient(url, options)
         self._log = log
-        self._base = f"{url.base}/api/v2/"
-        self._session: aiohttp.ClientSession | None = None
         # Counts logins, so concurrent requests refused together log in once.
         self._logins = 0
         self._login_lock = asyncio.Lock()
-        self.requests: Counter[str] = Counter()
 
-    # --- session -------------------------------------------------------------------
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = _http.new_session(self.options, https=self.url.scheme == "https")
-        return self._session
+    @property
+    def is_open(self) -> bool:
+        return self.http.is_open
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self.http.close()
 
     @property
     def _has_credentials(self) -> bool:
@@ -85,8 +73,7 @@ class QbittorrentTransport:
 
     async def login(self) -> None:
         """Log in; without credentials rely on the daemon's auth bypass (whitelist)."""
-        session = self._open_session()
-        session.cookie_jar.clear()  # a stale SID would be sent along otherwise
+        self.http.session.cookie_jar.clear()  # a stale SID would be sent along otherwise
         if not self._has_credentials:
             return
         form = Form({"username": self.url.username or "", "password": self.url.password or ""})
@@ -112,38 +99,12 @@ class QbittorrentTransport:
         params: Mapping[str, str] | None,
         form: Form | None,
     ) -> _http.HttpReply:
-        import aiohttp
-
-        session = self._open_session()
         kwargs: dict[str, Any] = {}
         if params:
             kwargs["params"] = dict(params)
         if form is not None:
             kwargs["data"] = form.build()
-        if self.options.tls_fingerprint and self.url.scheme == "https":
-            digest = bytes.fromhex(self.options.tls_fingerprint.replace(":", ""))
-            kwargs["ssl"] = aiohttp.Fingerprint(digest)
-        self.requests[method] += 1
-        started = time.monotonic()
-        for attempt in (1, 2):
-            try:
-                reply = await _http.request(session, verb, self._base + method, self.url, **kwargs)
-                break
-            except errors.ConnectionError as exc:
-                # A kept-alive connection the daemon closed (e.g. it restarted) fails
-                # once on reuse; the next attempt opens a new connection.
-                if attempt == 2 or not isinstance(exc.__cause__, aiohttp.ServerDisconnectedError):
-                    raise
-                if form is not None:
-                    kwargs["data"] = form.build()
-        self._log.debug(
-            "request",
-            method=method,
-            verb=verb,
-            status=reply.status,
-            duration=round(time.monotonic() - started, 4),
-        )
-        return reply
+        return await self.http.request(verb, "/api/v2/" + method, what=method, **kwargs)
 
     async def request(
         self,
@@ -167,16 +128,15 @@ class QbittorrentTransport:
                 raise errors.AuthenticationError(f"{self.url}: {method}: Forbidden {why}")
         return reply
 
-    def fail(self, method: str, reply: _http.HttpReply) -> errors.ResponseError:
+    def fail(self, method: str, reply: _http.HttpReply) -> errors.Error:
         """The error for a reply that isn't 2xx."""
-        body = reply.text().strip()[:500]
-        return errors.ResponseError(f"{self.url}: {method}: HTTP {reply.status}" + (f": {body}" if body else ""))
+        return self.http.status_error(reply, method)
 
     def decode(self, method: str, reply: _http.HttpReply) -> Any:
         """By Content-Type: JSON decoded, UTF-8 text as str, anything else as bytes."""
         import msgspec
 
-        content_type = next((v for k, v in reply.headers.items() if k.lower() == "content-type"), "").lower()
+        content_type = (reply.header("Content-Type") or "").lower()
         if not content_type or content_type.startswith("text/"):
             try:
                 return reply.body.decode("utf-8")

@@ -33,17 +33,24 @@ decode_preferences = msgspec.json.Decoder(Preferences).decode
 
 
 class WebApiNames(msgspec.Struct, frozen=True, kw_only=True):
-    """Names that changed with WebAPI 2.11 (qBittorrent 5.0)."""
+    """Names that changed between WebAPI versions."""
 
     start: str
     stop: str
     #: The torrents/add form field that adds torrents without starting them.
     add_stopped: str
+    #: The torrents/add form field and value that keep a multi-file torrent's
+    #: own folder, whatever the daemon's default content layout.
+    add_layout: tuple[str, str]
 
 
-_NAMES_BEFORE_2_11 = WebApiNames(start="torrents/resume", stop="torrents/pause", add_stopped="paused")
-# 5.0 renamed pause/resume; the old endpoints answer 404 and `paused` is ignored on add.
-_NAMES_FROM_2_11 = WebApiNames(start="torrents/start", stop="torrents/stop", add_stopped="stopped")
+# 5.0 (WebAPI 2.11) renamed pause/resume; the old endpoints answer 404 and
+# `paused` is ignored on add. 4.3.2 (WebAPI 2.7) replaced root_folder with
+# contentLayout ("Original": the torrent's own layout).
+_PAUSE = {"start": "torrents/resume", "stop": "torrents/pause", "add_stopped": "paused"}
+_STOP = {"start": "torrents/start", "stop": "torrents/stop", "add_stopped": "stopped"}
+_ROOT_FOLDER = ("root_folder", "true")
+_CONTENT_LAYOUT = ("contentLayout", "Original")
 
 
 def parse_webapi_version(text: str) -> tuple[int, ...]:
@@ -56,7 +63,10 @@ def parse_webapi_version(text: str) -> tuple[int, ...]:
 
 def webapi_names(version: tuple[int, ...]) -> WebApiNames:
     """The endpoint and field names to use with a daemon speaking WebAPI `version`."""
-    return _NAMES_FROM_2_11 if version >= (2, 11) else _NAMES_BEFORE_2_11
+    return WebApiNames(
+        **(_STOP if version >= (2, 11) else _PAUSE),
+        add_layout=_CONTENT_LAYOUT if version >= (2, 7) else _ROOT_FOLDER,
+    )
 
 
 # state → (domain state, stopped). Both spellings: 4.x paused*, 5.x stopped*.

@@ -1,8 +1,7 @@
 """QbittorrentAdapter: ClientPort over qBittorrent's Web API v2.
 
 Every primitive is one request whatever the number of torrents
-(``hashes=a|b|c``, one multipart ``torrents/add``); add() then polls
-``torrents/info`` for the torrents it hasn't seen yet.
+(``hashes=a|b|c``, one multipart ``torrents/add``).
 """
 
 from __future__ import annotations
@@ -11,16 +10,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..._log import get_logger
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
+from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
-from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
 from .._http import HttpReply
-from .._polling import poll_batched
 from ._transport import FilePart, Form, QbittorrentTransport
 from ._wire import (
     TorrentRow,
@@ -66,80 +62,86 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
+#: Seconds a torrent qBittorrent accepted may take to show in torrents/info:
+#: it adds torrents asynchronously, a moment after answering "Ok.".
+APPEAR_WITHIN = 10.0
+#: It answers "Fails." (409 from 5.2) also to a duplicate of a torrent
+#: another request is adding: that one shows a moment later.
+REFUSED_MAY_SHOW_WITHIN = 1.0
+
+#: POST methods that do no harm when sent twice.
+_IDEMPOTENT_POSTS = frozenset(
+    {"torrents/info", "torrents/start", "torrents/stop", "torrents/resume", "torrents/pause", "torrents/recheck"}
+)
+
+
+def _default_timing(refresh_interval_ms: int = 1500) -> ClientTiming:
+    """qBittorrent reports states it refreshes every `refresh_interval` (1.5 s by
+    default): a change shows up to that much later, plus a margin."""
+    return ClientTiming(
+        state_latency=max(refresh_interval_ms, 0) / 1000 + 0.5,
+        appear_within=APPEAR_WITHIN,
+        refused_may_show_within=REFUSED_MAY_SHOW_WITHIN,
+    )
+
+
 class QbittorrentAdapter(AdapterBase):
     """Implements ClientPort for qBittorrent 4.1+ (WebAPI 2.x)."""
 
-    #: How long add() waits for accepted torrents to show in torrents/info.
-    appear_timeout: float = 10.0
-    #: How long add() waits for refused ones (maybe being added by another request).
-    refused_wait: float = 1.0
-
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        super().__init__(url)
-        self._options = options
-        self._log = get_logger(client="qbittorrent", url=str(url))
+        super().__init__(url, options)
         self._transport = QbittorrentTransport(url, options, self._log)
         self._names: WebApiNames | None = None
-        # qBittorrent reports states it refreshes every `refresh_interval` (1.5 s by
-        # default), so a recheck shows only that much later — and a small torrent's
-        # check may begin and end in between. Read at connect.
-        self.state_latency = 1.5
+        self.timing = _default_timing()
 
     @property
     def request_counts(self) -> Mapping[str, int]:
         """Requests sent so far, by Web API method (e.g. ``torrents/add``)."""
-        return dict(self._transport.requests)
+        return dict(self._transport.http.requests)
 
     # --- connection ---------------------------------------------------------------
-    async def connect(self) -> None:
-        self._status.set(ConnectionStatus.connecting)
+    async def _open(self) -> None:
+        self._names = None
+        await self._transport.login()
+        reply = await self._transport.request("GET", "app/webapiVersion")
+        if reply.status != 200:
+            raise errors.ConnectionError(
+                f"{self._url}: Not a qBittorrent Web API: app/webapiVersion: HTTP {reply.status}"
+            )
         try:
-            await self._transport.login()
-            reply = await self._transport.request("GET", "app/webapiVersion")
-            if reply.status != 200:
-                raise errors.ConnectionError(
-                    f"{self._url}: Not a qBittorrent Web API: app/webapiVersion: HTTP {reply.status}"
-                )
-            try:
-                version = parse_webapi_version(reply.text())
-            except ValueError as exc:
-                raise errors.ConnectionError(
-                    f"{self._url}: Not a qBittorrent Web API version: {reply.text()[:100]!r}"
-                ) from exc
-            # What the daemon calls pause/resume is chosen once per connection.
-            self._names = webapi_names(version)
-            self.state_latency = await self._read_state_latency()
-            self._log.debug("connected", webapi_version=".".join(map(str, version)), state_latency=self.state_latency)
-        except BaseException:
-            self._names = None
-            await self._transport.close()
-            self._status.set(ConnectionStatus.disconnected)
-            raise
-        self._status.set(ConnectionStatus.connected)
+            version = parse_webapi_version(reply.text())
+        except ValueError as exc:
+            raise errors.ConnectionError(
+                f"{self._url}: Not a qBittorrent Web API version: {reply.text()[:100]!r}"
+            ) from exc
+        # What the daemon calls pause/resume is chosen once per connection.
+        self._names = webapi_names(version)
+        self.timing = await self._read_timing()
+        self._log.debug("connected", webapi_version=".".join(map(str, version)), timing=self.timing)
 
-    async def _read_state_latency(self) -> float:
-        """Seconds the daemon may take to show a change: one refresh plus a margin."""
-        interval = 1500  # the default, if the preferences don't say
+    async def _read_timing(self) -> ClientTiming:
         reply = await self._transport.request("GET", "app/preferences")
         if reply.status == 200:
             try:
-                interval = decode_preferences(reply.body).refresh_interval
+                return _default_timing(decode_preferences(reply.body).refresh_interval)
             except ValueError:  # msgspec errors subclass ValueError
                 self._log.debug("unexpected app/preferences reply")
-        return max(interval, 0) / 1000 + 0.5
+        return _default_timing()
 
-    async def disconnect(self) -> None:
+    async def _close(self) -> None:
         self._names = None
         await self._transport.close()
-        self._status.set(ConnectionStatus.disconnected)
 
-    async def _connected(self) -> WebApiNames:
-        if self._names is None or self._status.status is not ConnectionStatus.connected:
-            await self.connect()
-        assert self._names is not None
+    def _is_open(self) -> bool:
+        return self._names is not None and self._transport.is_open
+
+    @property
+    def _api_names(self) -> WebApiNames:
+        if self._names is None:  # only between a lost connection and the next connect
+            raise errors.ConnectionError(f"{self._url}: not connected")
         return self._names
 
-    async def _request(
+    async def _web(
         self,
         verb: str,
         method: str,
@@ -147,25 +149,20 @@ class QbittorrentAdapter(AdapterBase):
         params: Mapping[str, str] | None = None,
         form: Form | None = None,
     ) -> HttpReply:
-        await self._connected()
-        try:
-            return await self._transport.request(verb, method, params=params, form=form)
-        except errors.TimeoutError:
-            raise  # slow, not gone
-        except errors.ConnectionError:
-            # Daemon down or unreachable: the next call connects and logs in again.
-            self._names = None
-            self._status.set(ConnectionStatus.disconnected)
-            raise
+        """One Web API request, connected, under the adapter base's connection rules."""
+        return await self._request(
+            lambda: self._transport.request(verb, method, params=params, form=form),
+            idempotent=verb == "GET" or method in _IDEMPOTENT_POSTS,
+        )
 
     # --- torrents/info --------------------------------------------------------------
     async def _rows(self, infohashes: Sequence[str] | None) -> list[TorrentRow]:
         if infohashes is None:
-            reply = await self._request("GET", "torrents/info")
+            reply = await self._web("GET", "torrents/info")
         else:
             # In the body: a thousand hashes would make a 41 kB URL.
             form = Form({"hashes": "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))})
-            reply = await self._request("POST", "torrents/info", form=form)
+            reply = await self._web("POST", "torrents/info", form=form)
         if reply.status != 200:
             raise self._transport.fail("torrents/info", reply)
         try:
@@ -197,7 +194,8 @@ class QbittorrentAdapter(AdapterBase):
                 files.append(("torrents", f"{index}.torrent", source.metainfo, "application/x-bittorrent"))
             elif source.magnet is not None:
                 urls.append(source.magnet)
-        fields: dict[str, str] = {}
+        layout_field, layout_value = names.add_layout
+        fields: dict[str, str] = {layout_field: layout_value}
         if urls:
             fields["urls"] = "\n".join(urls)
         if options.location is not None:
@@ -210,94 +208,78 @@ class QbittorrentAdapter(AdapterBase):
         return Form(fields, files)
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
-        names = await self._connected()
         outcomes: dict[int, AddOutcome] = {}
-        present = set(await self.snapshot([s.infohash for s in sources]))
-        to_send: dict[int, TorrentSource] = {}
-        for index, source in enumerate(sources):
-            if source.infohash in present:
-                outcomes[index] = AddOutcome(source=source, status="already_added", infohash=source.infohash)
-            elif source.metainfo is None and source.magnet is None:
-                outcomes[index] = AddOutcome(
-                    source=source, status="failed", infohash=source.infohash, error="Nothing to add"
-                )
-            else:
-                present.add(source.infohash)  # a second one in this batch is a duplicate
-                to_send[index] = source
 
-        refused: dict[int, str] = {}  # index → the daemon's message
-        maybe_added = False
-        nothing_added = False  # the daemon said so: any torrent there now was added by someone else
-        failure: str | None = None
-        remaining = dict(to_send)
+        def outcome(index: int, status: AddStatus, **details: Any) -> None:
+            source = sources[index]
+            outcomes[index] = AddOutcome(source=source, status=status, infohash=source.infohash, **details)
+
+        remaining: dict[int, TorrentSource] = {}
+        resent = False  # whether the rest went again after the daemon refused one file
+        for index, source in enumerate(sources):
+            if source.metainfo is None and source.magnet is None:
+                outcome(index, AddStatus.refused, message="Nothing to add")
+            else:
+                remaining[index] = source
         while remaining:
-            reply = await self._request("POST", "torrents/add", form=self._add_form(remaining, options, names))
+            try:
+                await self.connect()
+                form = self._add_form(remaining, options, self._api_names)
+                reply = await self._web("POST", "torrents/add", form=form)
+            except errors.Error as exc:
+                for index in remaining:
+                    outcome(index, AddStatus.failed, error=exc)
+                break
             body = reply.text().strip()
             invalid = _INVALID_PART.search(body) if reply.status == 415 else None
             if invalid and int(invalid.group(1)) in remaining:
                 # The daemon stops at the first invalid file (in its own order, having
                 # maybe added some others): send the rest again; ones it already took
-                # are ignored as duplicates.
+                # are answered as duplicates and show as added.
                 index = int(invalid.group(1))
-                refused[index] = f"qBittorrent refused the file: {_INVALID_PART.sub('file', body)}"
-                maybe_added = True
+                outcome(
+                    index, AddStatus.refused, message=f"qBittorrent refused the file: {_INVALID_PART.sub('file', body)}"
+                )
                 del remaining[index]
+                resent = True
                 continue
-            if reply.status == 409 or (200 <= reply.status < 300 and body == "Fails."):
-                # None was added: "Fails." up to 5.1, 409 Conflict from 5.2.
-                nothing_added = True
-                failure = f"qBittorrent did not add the torrent ({body or reply.status})"
-            elif 200 <= reply.status < 300:
-                maybe_added = True
+            if reply.status == 409 or (reply.ok and body == "Fails."):
+                # None was added: "Fails." up to 5.1, 409 Conflict from 5.2. After
+                # a 415 that means the request before took them all.
+                message = f"qBittorrent did not add the torrent ({body or reply.status})"
+                for index in remaining:
+                    if resent:
+                        outcome(index, AddStatus.added)
+                    else:
+                        outcome(index, AddStatus.refused, message=message)
+            elif reply.ok:
+                for index in remaining:
+                    outcome(index, AddStatus.added)
             else:
-                failure = str(self._transport.fail("torrents/add", reply))
+                message = str(self._transport.fail("torrents/add", reply))
+                for index in remaining:
+                    outcome(index, AddStatus.refused, message=message)
             break
-
-        expected = [s.infohash for i, s in to_send.items() if i not in refused]
-        if maybe_added:
-            wait = self.appear_timeout
-        elif nothing_added:
-            # Refused: for good, or as a duplicate of a torrent another request
-            # is adding right now, which shows a moment later.
-            wait = self.refused_wait
-        else:
-            wait = 0.0
-        seen = await self._await_visible(expected, wait)
-        for index, source in to_send.items():
-            if source.infohash in seen and index not in refused:
-                # Refused by a daemon that has it: added meanwhile by someone else.
-                status = "already_added" if nothing_added and not maybe_added else "added"
-                outcomes[index] = AddOutcome(source=source, status=status, infohash=source.infohash)
-            else:
-                error = refused.get(index) or failure or "Torrent did not appear in qBittorrent"
-                outcomes[index] = AddOutcome(source=source, status="failed", infohash=source.infohash, error=error)
         return [outcomes[index] for index in range(len(sources))]
-
-    async def _await_visible(self, infohashes: Sequence[str], wait: float) -> set[str]:
-        """Which of `infohashes` torrents/info shows, waiting up to `wait` seconds for the rest.
-
-        qBittorrent adds asynchronously: a torrent shows a moment after "Ok.".
-        """
-        return await poll_batched(infohashes, self.snapshot, within=wait)
 
     # --- start / stop / verify ----------------------------------------------------------
     async def _batch(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
         if not infohashes:
             return {}
         form = Form({"hashes": "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))})
-        reply = await self._request("POST", method, form=form)
-        if 200 <= reply.status < 300:  # 2.11.8+ answers some with 204
+        reply = await self._web("POST", method, form=form)
+        if reply.ok:  # 2.11.8+ answers some with 204
             return {}
         message = str(self._transport.fail(method, reply))
         return dict.fromkeys(infohashes, message)
 
     async def start(self, infohashes: Sequence[str]) -> Mapping[str, str]:
-        names = await self._connected()
-        return await self._batch(names.start, infohashes)
+        await self.connect()
+        return await self._batch(self._api_names.start, infohashes)
 
     async def stop(self, infohashes: Sequence[str]) -> Mapping[str, str]:
-        names = await self._connected()
-        return await self._batch(names.stop, infohashes)
+        await self.connect()
+        return await self._batch(self._api_names.stop, infohashes)
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         return await self._batch("torrents/recheck", infohashes)
@@ -328,5 +310,5 @@ class QbittorrentAdapter(AdapterBase):
 
     async def _send_raw(self, verb: str, path: str, fields: dict[str, str], files: list[FilePart]) -> HttpReply:
         if verb == "GET":
-            return await self._request("GET", path, params=fields)
-        return await self._request("POST", path, form=Form(fields, files))
+            return await self._web("GET", path, params=fields)
+        return await self._web("POST", path, form=Form(fields, files))

@@ -17,17 +17,16 @@ parse error ("invalid UTF-8 byte"), where XML-RPC escapes it ("caf%E9").
 from __future__ import annotations
 
 import asyncio
+import collections
 import xmlrpc.client
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
+from .. import _http
 from ._scgi import MAX_REPLY_SIZE, Opener, scgi_request
-
-if TYPE_CHECKING:
-    import aiohttp
 
 #: rTorrent 0.9.8 refuses XML-RPC requests over 512 KiB by default
 #: (network.xmlrpc.size_limit); stay well under it.
@@ -117,9 +116,11 @@ class RtorrentTransport:
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         self.url = url
         self.options = options
-        #: Requests sent so far (for tests and logging).
-        self.request_count = 0
-        self._session: aiohttp.ClientSession | None = None
+        #: Requests sent so far by XML-RPC method (for tests and logging).
+        self.requests: collections.Counter[str] = collections.Counter()
+        self._http: _http.HttpClient | None = None
+        if url.scheme in ("http", "https"):
+            self._http = _http.HttpClient(url, options)
 
     # --- bytes ------------------------------------------------------------------
     def _opener(self) -> Opener:
@@ -136,41 +137,23 @@ class RtorrentTransport:
 
         return open_tcp
 
-    async def _http(self, body: bytes) -> bytes:
-        from .._http import basic_auth_headers, new_session, request
-
-        url = self.url
-        if self._session is None or self._session.closed:
-            self._session = new_session(self.options, https=url.scheme == "https")
-        headers = {"Content-Type": "text/xml", **basic_auth_headers(url)}
-        target = url.base + url.path
-        reply = await request(
-            self._session,
-            "POST",
-            target,
-            url,
-            data=body,
-            headers=headers,
-        )
-        if reply.status == 401:
-            raise errors.AuthenticationError(f"{url}: Authentication failed")
-        if reply.status == 403:
-            raise errors.AuthenticationError(f"{url}: Forbidden")
+    async def _post(self, http: _http.HttpClient, body: bytes) -> bytes:
+        headers = {"Content-Type": "text/xml", **_http.basic_auth_headers(self.url)}
+        reply = await http.request("POST", self.url.path, what="xmlrpc", data=body, headers=headers)
         if reply.status != 200:
-            raise errors.ConnectionError(f"{url}: HTTP {reply.status}")
+            raise http.status_error(reply, "XML-RPC")
         return reply.body
 
-    async def send(self, body: bytes) -> bytes:
-        """One request, its reply body."""
-        self.request_count += 1
-        if self.url.scheme in ("http", "https"):
-            return await self._http(body)
+    async def send(self, body: bytes, method: str) -> bytes:
+        """One request of XML-RPC `method`, its reply body."""
+        self.requests[method] += 1
+        if self._http is not None:
+            return await self._post(self._http, body)
         return await scgi_request(self._opener(), body, where=self.url, timeout=self.options.timeout)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
 
     # --- XML-RPC ----------------------------------------------------------------
     async def call(self, method: str, *params: Any) -> Any:
@@ -179,7 +162,7 @@ class RtorrentTransport:
             body = xmlrpc.client.dumps(tuple(params), method, allow_none=False).encode("utf-8")
         except (TypeError, OverflowError) as exc:
             raise errors.ValueError(f"{self.url}: can't encode {method} arguments: {exc}") from exc
-        return parse_reply(await self.send(body), self.url)
+        return parse_reply(await self.send(body, method), self.url)
 
     async def _multicall_chunk(self, calls: Sequence[Call]) -> list[Any]:
         structs = [{"methodName": method, "params": list(params)} for method, params in calls]

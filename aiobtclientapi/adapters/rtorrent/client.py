@@ -14,15 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..._log import get_logger
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
+from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
-from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
-from .._polling import poll_batched
 from . import _wire
 from ._transport import Call, CallFailure, RtorrentTransport
 
@@ -39,6 +36,10 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: XML-RPC methods that change nothing, or nothing more when sent twice.
+_IDEMPOTENT_PREFIXES = ("system.", "d.multicall2", "download_list", "d.hash", "dht.statistics")
+
+
 class RtorrentAdapter(AdapterBase):
     """Implements ClientPort for rTorrent 0.9.8 to 0.16 (tested: 0.9.8, 0.16.17)."""
 
@@ -48,40 +49,51 @@ class RtorrentAdapter(AdapterBase):
     add_limitations: frozenset[str] = frozenset({"verify"})
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        super().__init__(url)
-        self._options = options
+        super().__init__(url, options)
         self._transport = RtorrentTransport(url, options)
-        self._log = get_logger(client="rtorrent", url=str(url))
         #: Whether the daemon refuses torrents without trackers (by its version);
         #: None until it told its version.
         self._refuses_trackerless: bool | None = None
+        # rTorrent answers load.* with 0 and inserts the download later; it
+        # reports a refusal only in its log: one not shown within a request's
+        # timeout was refused.
+        self.timing = ClientTiming(appear_within=options.timeout)
 
     @property
     def request_count(self) -> int:
         """XML-RPC requests sent so far."""
-        return self._transport.request_count
+        return sum(self._transport.requests.values())
+
+    @property
+    def request_counts(self) -> Mapping[str, int]:
+        """Requests sent so far, by XML-RPC method (``system.multicall`` for batches)."""
+        return dict(self._transport.requests)
 
     # --- lifecycle -------------------------------------------------------------------
-    async def connect(self) -> None:
+    async def _open(self) -> None:
         # SCGI is connectionless: "connected" means the daemon answered.
-        self._status.set(ConnectionStatus.connecting)
-        try:
-            version = await self._transport.call("system.client_version")
-        except BaseException:
-            self._status.set(ConnectionStatus.disconnected)
-            raise
+        version = await self._transport.call("system.client_version")
         if isinstance(version, str):
             self._refuses_trackerless = _wire.refuses_trackerless(version)
         self._log.debug("connected", version=version)
-        self._status.set(ConnectionStatus.connected)
 
-    async def disconnect(self) -> None:
+    async def _close(self) -> None:
         await self._transport.close()
-        self._status.set(ConnectionStatus.disconnected)
+
+    async def _call(self, method: str, *params: Any) -> Any:
+        return await self._request(
+            lambda: self._transport.call(method, *params), idempotent=method.startswith(_IDEMPOTENT_PREFIXES)
+        )
+
+    async def _multicall_groups(self, groups: Sequence[Sequence[Call]], *, idempotent: bool) -> list[list[Any]]:
+        return await self._request(lambda: self._transport.multicall_groups(groups), idempotent=idempotent)
+
+    async def _multicall(self, calls: Sequence[Call], *, idempotent: bool) -> list[Any]:
+        return [group[0] for group in await self._multicall_groups([[call] for call in calls], idempotent=idempotent)]
 
     # --- reading ---------------------------------------------------------------------
     async def _all_rows(self) -> list[_wire.TorrentRow]:
-        rows = await self._transport.call("d.multicall2", "", "main", *(f"{field}=" for field in _wire.FIELDS))
+        rows = await self._call("d.multicall2", "", "main", *(f"{field}=" for field in _wire.FIELDS))
         try:
             return [_wire.to_row(row) for row in rows]
         except (msgspec.ValidationError, TypeError) as exc:
@@ -91,7 +103,7 @@ class RtorrentAdapter(AdapterBase):
         wire_hashes = [h.upper() for h in infohashes]
         groups = [[(field, (h,)) for field in _wire.FIELDS] for h in wire_hashes]
         rows: list[_wire.TorrentRow] = []
-        for values in await self._transport.multicall_groups(groups):
+        for values in await self._multicall_groups(groups, idempotent=True):
             if isinstance(values[0], CallFailure):
                 continue  # unknown infohash: "Could not find info-hash." (0.16: "info-hash not found")
             failure = next((v for v in values if isinstance(v, CallFailure)), None)
@@ -115,18 +127,10 @@ class RtorrentAdapter(AdapterBase):
         return {status.infohash: status for status in statuses if status.infohash in wanted}
 
     async def list_infohashes(self) -> list[str]:
-        hashes = await self._transport.call("download_list", "", "main")
+        hashes = await self._call("download_list", "", "main")
         if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
             raise errors.ResponseError(f"{self._url}: invalid download_list reply")
         return [h.lower() for h in hashes]
-
-    async def _present(self, infohashes: Sequence[str]) -> set[str]:
-        """Which of `infohashes` rTorrent knows: one batched d.hash each, or the whole list."""
-        if len(infohashes) > _GETTERS_UP_TO:
-            known = set(await self.list_infohashes())
-            return {h for h in infohashes if h.lower() in known}
-        results = await self._transport.multicall([("d.hash", (h.upper(),)) for h in infohashes])
-        return {h for h, result in zip(infohashes, results, strict=True) if not isinstance(result, CallFailure)}
 
     # --- add -------------------------------------------------------------------------
     def _load_call(self, source: TorrentSource, options: AddOptions) -> Call:
@@ -140,69 +144,68 @@ class RtorrentAdapter(AdapterBase):
         return method, ("", source.magnet or "", *commands)
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
-        if not sources:
-            return []
         outcomes: dict[int, AddOutcome] = {}
 
-        def fail(index: int, message: str) -> None:
+        def outcome(index: int, status: AddStatus, **details: Any) -> None:
             source = sources[index]
-            outcomes[index] = AddOutcome(source=source, status="failed", infohash=source.infohash, error=message)
+            outcomes[index] = AddOutcome(source=source, status=status, infohash=source.infohash, **details)
 
-        need = [_wire.trackerless(source) for source in sources]
-        # Ask the version (unless connect() did) and whether DHT runs in the
-        # same request as which torrents exist.
-        extra: list[Call] = []
-        if any(need):
-            if self._refuses_trackerless is None:
-                extra.append(("system.client_version", ()))
-            extra.append(("dht.statistics", ()))
-        results = await self._transport.multicall([("d.hash", (s.infohash.upper(),)) for s in sources] + extra)
-        if extra and self._refuses_trackerless is None and isinstance(results[len(sources)], str):
-            self._refuses_trackerless = _wire.refuses_trackerless(results[len(sources)])
-        if not self._refuses_trackerless:
-            need = [None] * len(sources)
-        dht_running = bool(extra) and isinstance(results[-1], dict) and bool(results[-1].get("active"))
+        try:
+            refusals = await self._trackerless_refusals(sources)
+        except errors.Error as exc:
+            return [AddOutcome(source=s, status=AddStatus.failed, infohash=s.infohash, error=exc) for s in sources]
         to_load: list[int] = []
         for index, source in enumerate(sources):
-            if not isinstance(results[index], CallFailure):
-                outcomes[index] = AddOutcome(source=source, status="already_added", infohash=source.infohash)
-            elif source.metainfo is None and not source.magnet:
-                fail(index, "Nothing to add")
-            elif need[index] == "private":
-                fail(index, "rTorrent refuses private torrents without trackers")
-            elif need[index] == "dht" and not dht_running:
-                fail(index, "rTorrent refuses torrents without trackers while its DHT is off")
+            if source.metainfo is None and not source.magnet:
+                outcome(index, AddStatus.refused, message="Nothing to add")
+            elif index in refusals:
+                outcome(index, AddStatus.refused, message=refusals[index])
             else:
                 to_load.append(index)
-
-        results = await self._transport.multicall([self._load_call(sources[i], options) for i in to_load])
-        waiting: list[int] = []
+        try:
+            calls = [self._load_call(sources[i], options) for i in to_load]
+            results = await self._multicall(calls, idempotent=False) if calls else []
+        except errors.Error as exc:
+            results = [None] * len(to_load)
+            for index in to_load:
+                outcome(index, AddStatus.failed, error=exc)
         for index, result in zip(to_load, results, strict=True):
             if isinstance(result, CallFailure):
-                fail(index, result.message)
-            else:
-                waiting.append(index)
-
-        # rTorrent answers 0 and inserts the download later; it reports a
-        # refusal only in its log. Poll until each appears or the deadline.
-        appeared = await poll_batched(
-            [sources[i].infohash for i in waiting], self._present, within=self._options.timeout
-        )
-        for index in waiting:
-            source = sources[index]
-            if source.infohash in appeared:
-                outcomes[index] = AddOutcome(source=source, status="added", infohash=source.infohash)
-            else:
-                fail(index, "rTorrent did not add the torrent (its log says why)")
-        self._log.debug("add", sources=len(sources), loaded=len(waiting), appeared=len(appeared))
+                outcome(index, AddStatus.refused, message=result.message)
+            elif index not in outcomes:
+                outcome(index, AddStatus.added)
         return [outcomes[index] for index in range(len(sources))]
+
+    async def _trackerless_refusals(self, sources: Sequence[TorrentSource]) -> dict[int, str]:
+        """The sources without trackers this daemon would refuse (0.9.x), by index, and why."""
+        need = {i: kind for i, source in enumerate(sources) if (kind := _wire.trackerless(source))}
+        if not need:
+            return {}
+        # Ask the version (unless connect() did) and whether DHT runs in one request.
+        calls: list[Call] = [("dht.statistics", ())]
+        if self._refuses_trackerless is None:
+            calls.append(("system.client_version", ()))
+        results = await self._multicall(calls, idempotent=True)
+        if len(results) > 1 and isinstance(results[1], str):
+            self._refuses_trackerless = _wire.refuses_trackerless(results[1])
+        if not self._refuses_trackerless:
+            return {}
+        dht_running = isinstance(results[0], dict) and bool(results[0].get("active"))
+        refusals: dict[int, str] = {}
+        for index, kind in need.items():
+            if kind == "private":
+                refusals[index] = "rTorrent refuses private torrents without trackers"
+            elif not dht_running:
+                refusals[index] = "rTorrent refuses torrents without trackers while its DHT is off"
+        return refusals
 
     # --- actions ---------------------------------------------------------------------
     async def _act(self, infohashes: Sequence[str], commands: Sequence[str]) -> Mapping[str, str]:
         """Run `commands` on each torrent, in order, in batched requests; failures by infohash."""
         groups = [[(command, (h.upper(),)) for command in commands] for h in infohashes]
         failures: dict[str, str] = {}
-        for infohash, results in zip(infohashes, await self._transport.multicall_groups(groups), strict=True):
+        results_by_torrent = await self._multicall_groups(groups, idempotent=True)
+        for infohash, results in zip(infohashes, results_by_torrent, strict=True):
             failure = next((r for r in results if isinstance(r, CallFailure)), None)
             if failure is not None:
                 failures[infohash] = failure.message
@@ -230,7 +233,7 @@ class RtorrentAdapter(AdapterBase):
             head, sep, tail = params[0].partition(":")
             if _INFOHASH.match(head):
                 params[0] = head.upper() + sep + tail
-        return await self._transport.call(method, *params)
+        return await self._request(lambda: self._transport.call(method, *params), idempotent=False)
 
 
 if TYPE_CHECKING:

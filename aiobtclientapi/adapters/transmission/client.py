@@ -9,15 +9,14 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ...application.ports import AddOptions, AddOutcome, ConnectionOptions
+from ...application.ports import AddOptions, AddOutcome, AddStatus, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
-from ...domain.status import ConnectionStatus
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
 from ._transport import TransmissionTransport
-from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, to_status
+from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, Outcome, to_status
 
 T = TypeVar("T")
 
@@ -34,7 +33,7 @@ class TransmissionAdapter(AdapterBase):
     add_limitations: frozenset[str] = frozenset({"verify"})
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
-        super().__init__(url)
+        super().__init__(url, options)
         self._transport = TransmissionTransport(url, options)
         self.version = ""
         self.rpc_version = 0
@@ -42,38 +41,31 @@ class TransmissionAdapter(AdapterBase):
     @property
     def request_counts(self) -> Mapping[str, int]:
         """Requests sent so far, by RPC method (e.g. ``torrent-get``)."""
-        return dict(self._transport.requests)
+        return dict(self._transport.http.requests)
 
-    async def connect(self) -> None:
-        self._status.set(ConnectionStatus.connecting)
+    # --- connection -------------------------------------------------------------------
+    async def _open(self) -> None:
         self._transport.dialect = LEGACY
+        arguments = await self._transport.rpc_ok(
+            "session-get", {"fields": ["version", "rpc-version", "rpc-version-semver"]}
+        )
         try:
-            arguments = await self._transport.rpc_ok(
-                "session-get", {"fields": ["version", "rpc-version", "rpc-version-semver"]}
-            )
             session = msgspec.convert(arguments, LEGACY.session)
-        except (errors.Error, msgspec.ValidationError) as exc:
-            await self._transport.close()
-            self._status.set(ConnectionStatus.disconnected)
-            if isinstance(exc, msgspec.ValidationError):
-                raise errors.ResponseError(f"{self._url}: Invalid session-get reply: {exc}") from exc
-            raise
+        except msgspec.ValidationError as exc:
+            raise errors.ResponseError(f"{self._url}: Invalid session-get reply: {exc}") from exc
         self.version, self.rpc_version = session.version, session.rpc_version
         if session.speaks_jsonrpc:
             self._transport.dialect = JSONRPC
-        self._status.set(ConnectionStatus.connected)
 
-    async def disconnect(self) -> None:
+    async def _close(self) -> None:
         await self._transport.close()
-        self._status.set(ConnectionStatus.disconnected)
+
+    def _is_open(self) -> bool:
+        return self._transport.is_open
 
     async def _rpc(self, method: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            return await self._transport.rpc_ok(method, arguments)
-        except errors.ConnectionError:
-            # The next operation connects again.
-            self._status.set(ConnectionStatus.disconnected)
-            raise
+        """An idempotent RPC call's reply arguments."""
+        return await self._request(lambda: self._transport.rpc_ok(method, arguments), idempotent=True)
 
     @property
     def dialect(self) -> str:
@@ -113,29 +105,32 @@ class TransmissionAdapter(AdapterBase):
                 arguments["filename"] = source.magnet
             if options.location:
                 arguments["download-dir"] = options.location
-            async with semaphore:
-                reply = await self._transport.rpc("torrent-add", arguments)
-            if reply.error is not None:
-                # 4.0.0–4.0.2 reported duplicates as an error string.
-                if "duplicate" in reply.error.lower():
-                    return AddOutcome(source=source, status="already_added", infohash=source.infohash)
-                return AddOutcome(source=source, status="failed", infohash=source.infohash, error=reply.error)
             try:
-                result = msgspec.convert(reply.arguments, self._transport.dialect.add_result)
-            except msgspec.ValidationError as exc:
-                raise errors.ResponseError(f"{self._url}: Invalid torrent-add reply: {exc}") from exc
-            if result.torrent_duplicate is not None:
-                infohash = result.torrent_duplicate.hash_string.lower()
-                return AddOutcome(source=source, status="already_added", infohash=infohash)
-            if result.torrent_added is not None:
-                return AddOutcome(source=source, status="added", infohash=result.torrent_added.hash_string.lower())
-            return AddOutcome(source=source, status="failed", infohash=source.infohash, error="Empty reply")
+                async with semaphore:
+                    reply = await self._request(lambda: self._transport.rpc("torrent-add", arguments), idempotent=False)
+                return self._add_outcome(source, reply)
+            except errors.Error as exc:
+                return AddOutcome(source=source, status=AddStatus.failed, infohash=source.infohash, error=exc)
 
+        return list(await asyncio.gather(*(add_one(source) for source in sources)))
+
+    def _add_outcome(self, source: TorrentSource, reply: Outcome) -> AddOutcome:
+        if reply.error is not None:
+            # 4.0.0–4.0.2 reported duplicates as an error string.
+            if "duplicate" in reply.error.lower():
+                return AddOutcome(source=source, status=AddStatus.already_added, infohash=source.infohash)
+            return AddOutcome(source=source, status=AddStatus.refused, infohash=source.infohash, message=reply.error)
         try:
-            return list(await asyncio.gather(*(add_one(source) for source in sources)))
-        except errors.ConnectionError:
-            self._status.set(ConnectionStatus.disconnected)
-            raise
+            result = msgspec.convert(reply.arguments, self._transport.dialect.add_result)
+        except msgspec.ValidationError as exc:
+            raise errors.ResponseError(f"{self._url}: Invalid torrent-add reply: {exc}") from exc
+        if result.torrent_duplicate is not None:
+            infohash = result.torrent_duplicate.hash_string.lower()
+            return AddOutcome(source=source, status=AddStatus.already_added, infohash=infohash)
+        if result.torrent_added is not None:
+            infohash = result.torrent_added.hash_string.lower()
+            return AddOutcome(source=source, status=AddStatus.added, infohash=infohash)
+        return AddOutcome(source=source, status=AddStatus.refused, infohash=source.infohash, message="Empty reply")
 
     async def _action(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
         if not infohashes:
@@ -160,4 +155,4 @@ class TransmissionAdapter(AdapterBase):
         if len(args) > 1 or (args and not isinstance(args[0], Mapping)):
             raise errors.ValueError("Transmission calls take one dict of arguments and/or keyword arguments")
         arguments = {**(args[0] if args else {}), **kwargs}
-        return await self._transport.raw(method, arguments or None)
+        return await self._request(lambda: self._transport.raw(method, arguments or None), idempotent=False)

@@ -1,0 +1,63 @@
+"""The one place the library waits: polling with backoff and a deadline.
+
+Every confirmation, resend and progress report of the services is driven by
+:class:`PollPolicy` through :func:`poll_rounds`; nothing else sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import msgspec
+
+
+class PollPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How services wait for a client to reflect what they asked.
+
+    Polls start ``first_delay`` seconds apart and back off by ``factor`` up
+    to ``max_delay``; after ``timeout`` seconds the torrents that still don't
+    show the effect are reported as errors. A request the client seems to
+    have dropped is sent again after ``resend_after`` seconds. Where the
+    client can't tell (e.g. a torrent verifying that may or may not run
+    afterwards) the request counts as done once that lasted ``ambiguous_grace``.
+    """
+
+    first_delay: float = 0.02
+    max_delay: float = 1.0
+    factor: float = 1.5
+    timeout: float = 30.0
+    resend_after: float = 2.0
+    ambiguous_grace: float = 1.5
+    #: How long verify_wait() waits for a torrent we asked to verify to show it.
+    verify_start_grace: float = 1.0
+
+
+async def poll_rounds(
+    policy: PollPolicy,
+    *,
+    first_delay: float | None = None,
+    max_delay: float | None = None,
+    timeout: float | None = None,
+) -> AsyncIterator[float]:
+    """Yield the seconds elapsed before each poll, sleeping with backoff in between.
+
+    The first round is immediate. Delays start at `first_delay` and grow by
+    ``policy.factor`` up to `max_delay` (the policy's unless given). The
+    rounds end after `timeout` seconds (the policy's unless given; ``0``
+    for no deadline), with a last round at the deadline itself; the caller
+    ends them earlier by breaking out.
+    """
+    delay = policy.first_delay if first_delay is None else first_delay
+    ceiling = policy.max_delay if max_delay is None else max_delay
+    limit = policy.timeout if timeout is None else timeout
+    start = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - start
+        yield elapsed
+        if limit and elapsed >= limit:
+            return
+        pause = delay if not limit else min(delay, max(limit - (time.monotonic() - start), 0.0))
+        await asyncio.sleep(pause)
+        delay = min(delay * policy.factor, ceiling)
