@@ -1,0 +1,79 @@
+"""Recorded Deluge reply frames through the adapter's frame decoder, decode_rows and mapping."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+import aiobtclientapi
+from aiobtclientapi.adapters.deluge._transport import HEADER, RPC_RESPONSE, FrameDecoder
+from aiobtclientapi.adapters.deluge._wire import decode_rows, to_status
+from tests.wire._recordings import Recording, check_statuses, recording_params
+
+pytestmark = pytest.mark.parametrize("recording", recording_params("deluge"))
+
+METHODS = ("daemon.info", "core.get_torrents_status")
+
+
+def frame(recording: Recording, method: str) -> bytes:
+    return base64.b64decode(recording.replies[method])
+
+
+def reply_value(recording: Recording, method: str) -> Any:
+    """The value of the recorded reply to `method`, as the transport decodes it."""
+    [message] = FrameDecoder("recording").feed(frame(recording, method))
+    kind, _, value = message
+    assert kind == RPC_RESPONSE
+    return value
+
+
+def test_frames_decode_to_the_recorded_values(recording: Recording) -> None:
+    for method in METHODS:
+        # JSON has no tuples: compare as JSON.
+        assert json.loads(json.dumps(reply_value(recording, method))) == recording.decoded[method], method
+
+
+def test_frame_split_across_reads(recording: Recording) -> None:
+    data = frame(recording, "core.get_torrents_status")
+    decoder = FrameDecoder("recording")
+    assert decoder.feed(data[:3]) == []
+    assert decoder.feed(data[3:-1]) == []
+    [(_, _, value)] = decoder.feed(data[-1:])
+    assert json.loads(json.dumps(value)) == recording.decoded["core.get_torrents_status"]
+
+
+def test_daemon_info(recording: Recording) -> None:
+    version = reply_value(recording, "daemon.info")
+    assert version == recording.version
+    # Target ids leave out a local version label: "2.2.1.dev0+20260307" is deluge-2.2.1.dev0.
+    assert recording.target.startswith(f"deluge-{version.split('+')[0]}")
+
+
+def test_get_torrents_status(recording: Recording) -> None:
+    rows = decode_rows(reply_value(recording, "core.get_torrents_status"), "recording")
+    check_statuses({status.infohash: status for status in map(to_status, rows)}, recording)
+
+
+def test_get_torrents_status_as_recorded_in_json(recording: Recording) -> None:
+    rows = decode_rows(recording.decoded["core.get_torrents_status"], "recording")
+    check_statuses({status.infohash: status for status in map(to_status, rows)}, recording)
+
+
+def test_truncated_frame_is_a_connection_error(recording: Recording) -> None:
+    data = frame(recording, "core.get_torrents_status")
+    body = data[HEADER.size : -8]
+    with pytest.raises(aiobtclientapi.ConnectionError, match="truncated zlib stream"):
+        FrameDecoder("recording").feed(HEADER.pack(1, len(body)) + body)
+
+
+def test_mistyped_rows_are_a_response_error(recording: Recording) -> None:
+    reply = dict(recording.decoded["core.get_torrents_status"])
+    with pytest.raises(aiobtclientapi.ResponseError):
+        decode_rows(list(reply.values()), "recording")
+    first = next(iter(reply))
+    reply[first] = {**reply[first], "progress": "100%"}
+    with pytest.raises(aiobtclientapi.ResponseError):
+        decode_rows(reply, "recording")

@@ -1,0 +1,69 @@
+"""Recorded qBittorrent Web API replies through the adapter's decoders and mapping."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from aiobtclientapi.adapters.qbittorrent._wire import (
+    decode_preferences,
+    decode_rows,
+    parse_webapi_version,
+    to_status,
+    webapi_names,
+)
+from aiobtclientapi.adapters.qbittorrent.client import _row_hashes
+from tests.wire._recordings import Recording, check_statuses, recording_params
+
+pytestmark = pytest.mark.parametrize("recording", recording_params("qbittorrent"))
+
+
+def test_webapi_version_names(recording: Recording) -> None:
+    version = parse_webapi_version(recording.replies["app/webapiVersion"])
+    assert version[0] == 2
+    names = webapi_names(version)
+    # 5.0 renamed pause/resume to stop/start.
+    major = int(recording.version.removeprefix("v").split(".")[0])
+    assert (names.start, names.stop) == (
+        ("torrents/start", "torrents/stop") if major >= 5 else ("torrents/resume", "torrents/pause")
+    )
+    assert recording.target.startswith(f"qbittorrent-{recording.version.removeprefix('v')}")
+
+
+def test_preferences(recording: Recording) -> None:
+    body = recording.replies["app/preferences"]
+    assert decode_preferences(body.encode()).refresh_interval == json.loads(body)["refresh_interval"]
+
+
+def test_torrents_info(recording: Recording) -> None:
+    wanted = {torrent.infohash for torrent in recording.torrents} | {recording.unknown_infohash}
+    statuses = {
+        infohash: to_status(row, infohash)
+        for row in decode_rows(recording.replies["torrents/info"].encode())
+        for infohash in _row_hashes(row) & wanted
+    }
+    check_statuses(statuses, recording)
+
+
+# The decoders promise ValueError (msgspec's errors subclass it); the adapter
+# turns it into ResponseError (torrents/info) or ConnectionError (webapiVersion).
+
+
+def test_truncated_torrents_info_is_a_decode_error(recording: Recording) -> None:
+    body = recording.replies["torrents/info"].encode()
+    with pytest.raises(msgspec.DecodeError):
+        decode_rows(body[: len(body) // 2])
+
+
+def test_mistyped_progress_is_a_validation_error(recording: Recording) -> None:
+    rows = json.loads(recording.replies["torrents/info"])
+    rows[0]["progress"] = "100%"
+    with pytest.raises(msgspec.ValidationError):
+        decode_rows(json.dumps(rows).encode())
+
+
+def test_truncated_webapi_version_is_a_value_error(recording: Recording) -> None:
+    with pytest.raises(ValueError):
+        parse_webapi_version(recording.replies["app/webapiVersion"][:2])

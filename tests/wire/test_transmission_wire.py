@@ -1,0 +1,76 @@
+"""Recorded Transmission replies through the adapter's dialects and mapping."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from aiobtclientapi.adapters.transmission._wire import JSONRPC, LEGACY, Dialect, SessionInfo, to_status
+from tests.wire._recordings import Recording, check_statuses, recording_params
+
+pytestmark = pytest.mark.parametrize("recording", recording_params("transmission"))
+
+
+def session_info(recording: Recording) -> SessionInfo:
+    # connect() sends session-get in the original protocol on every version.
+    outcome = LEGACY.decode(recording.replies["session-get"].encode())
+    assert outcome.error is None
+    return msgspec.convert(outcome.arguments, LEGACY.session)
+
+
+def dialect_of(recording: Recording) -> Dialect:
+    """The dialect the adapter speaks after connecting, and the replies were recorded in."""
+    return JSONRPC if session_info(recording).speaks_jsonrpc else LEGACY
+
+
+def test_session_get(recording: Recording) -> None:
+    session = session_info(recording)
+    assert session.version == recording.version
+    assert recording.target.startswith(f"transmission-{session.version.split()[0]}")
+    assert session.rpc_version > 0
+
+
+def test_torrent_get(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    outcome = dialect.decode(recording.replies["torrent-get"].encode())
+    assert outcome.error is None
+    rows = msgspec.convert(outcome.arguments, dialect.rows)
+    check_statuses({status.infohash: status for status in map(to_status, rows.torrents)}, recording)
+
+
+def test_torrent_add_added_and_duplicate(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    infohash = next(torrent.infohash for torrent in recording.torrents if torrent.role == "stopped")
+    added = dialect.decode(recording.replies["torrent-add added"].encode())
+    duplicate = dialect.decode(recording.replies["torrent-add duplicate"].encode())
+    assert added.error is None
+    assert duplicate.error is None
+    added_result = msgspec.convert(added.arguments, dialect.add_result)
+    duplicate_result = msgspec.convert(duplicate.arguments, dialect.add_result)
+    assert added_result.torrent_duplicate is None
+    assert added_result.torrent_added is not None
+    assert added_result.torrent_added.hash_string.lower() == infohash
+    assert duplicate_result.torrent_added is None
+    assert duplicate_result.torrent_duplicate is not None
+    assert duplicate_result.torrent_duplicate.hash_string.lower() == infohash
+
+
+# Dialect.decode promises msgspec.DecodeError and msgspec.convert ValidationError;
+# the transport and the adapter turn both into ResponseError.
+
+
+def test_truncated_reply_is_a_decode_error(recording: Recording) -> None:
+    body = recording.replies["torrent-get"].encode()
+    with pytest.raises(msgspec.DecodeError):
+        dialect_of(recording).decode(body[: len(body) // 2])
+
+
+def test_mistyped_status_is_a_validation_error(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    reply = json.loads(recording.replies["torrent-get"])
+    reply["result" if dialect.jsonrpc else "arguments"]["torrents"][0]["status"] = "seeding"
+    outcome = dialect.decode(json.dumps(reply).encode())
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(outcome.arguments, dialect.rows)
