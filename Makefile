@@ -29,7 +29,7 @@ test-containers: venv daemons
 lint: venv
 	$(BIN)/ruff check aiobtclientapi tests scripts benchmarks
 	$(BIN)/ruff format --check aiobtclientapi tests scripts benchmarks
-	$(BIN)/mypy --strict aiobtclientapi
+	$(BIN)/mypy --strict aiobtclientapi tests
 
 demo: venv daemons
 	$(BIN)/python scripts/demo.py
