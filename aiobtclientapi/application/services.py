@@ -127,8 +127,8 @@ class TorrentService:
                         pending.discard(infohash)
                 else:
                     ambiguous_since.pop(infohash, None)
-            if not pending:
-                break
+            if not pending or elapsed >= policy.timeout:
+                break  # a request sent now would never be checked
             present = sorted(h for h in pending if last.get(h) is not None)
             if resend is not None and present and elapsed - last_sent > policy.resend_after:
                 await resend(present)
@@ -294,7 +294,8 @@ class TorrentService:
                     or errors.AddTorrentError(f"{source.display}: Torrent did not appear in {self.port.url.client}")
                 )
             elif infohash in pending:
-                response.errors.append(errors.AddTorrentError(f"{source.display}: Torrent was added but did not stop"))
+                verb = "stop" if options.stopped else "start"
+                response.errors.append(errors.AddTorrentError(f"{source.display}: Torrent was added but did not {verb}"))
             else:
                 response.added.append(infohash)
             self._intent_stopped[infohash] = options.stopped
@@ -334,6 +335,8 @@ class TorrentService:
             failures = await action(todo)
             self._failed(response, failures, error_class, names)
             todo = [h for h in todo if h not in failures]
+            if not todo:
+                return
             for infohash in todo:
                 self._intent_stopped[infohash] = stop
 
