@@ -19,8 +19,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from tests.targets_registry import TargetPool, all_target_ids
-from tests.torrents import make_torrent
+from aiobtclientapi.testing._pool import TargetPool, all_target_ids
+from aiobtclientapi.testing._torrents import make_torrent
 
 #: Raw batched-call floors for 1,000 torrents on Debian 12 daemons.
 FLOORS: dict[str, dict[str, float]] = {

@@ -19,7 +19,7 @@ REPOSITORY=aiobtclientapi-clients
 BASE_REPOSITORY=aiobtclientapi-base
 PACKAGES="transmission-daemon qbittorrent-nox deluged rtorrent"
 SOURCES=/etc/apt/sources.list.d/debian.sources
-# Read by tests/integration/_containers.py.
+# Read by aiobtclientapi/testing/_containers.py.
 VERSIONS_LABEL=org.aiobtclientapi.versions
 
 die() {

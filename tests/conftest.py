@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.contract.targets import Target
-from tests.integration._containers import target_param
-from tests.targets_registry import TargetPool, all_target_ids
+from aiobtclientapi.testing._containers import target_param
+from aiobtclientapi.testing._pool import TargetPool, all_target_ids
+from aiobtclientapi.testing._targets import Target
 
 
 @pytest.fixture(scope="session")

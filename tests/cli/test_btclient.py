@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from aiobtclientapi import ConnectionStatus
+from aiobtclientapi.testing._targets import Target
+from aiobtclientapi.testing._torrents import make_torrent
 from tests.contract.conftest import settle
-from tests.contract.targets import Target
-from tests.torrents import make_torrent
 
 BTCLIENT = str(Path(sys.executable).parent / "btclient")
 CONNECTING = f">>> Connection status changed: {ConnectionStatus.connecting}"

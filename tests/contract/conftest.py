@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aiobtclientapi import APIBase
-from tests.contract.targets import RawState, Target
-from tests.torrents import TestTorrent, make_torrent
+from aiobtclientapi.testing._targets import RawState, Target
+from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 
 
 @pytest.fixture

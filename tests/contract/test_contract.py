@@ -14,9 +14,9 @@ import pytest
 
 import aiobtclientapi
 from aiobtclientapi import APIBase, ConnectionStatus, Response
+from aiobtclientapi.testing._daemon import Daemon
+from aiobtclientapi.testing._targets import Target
 from tests.contract.conftest import settle
-from tests.contract.targets import Target
-from tests.integration._daemon import Daemon
 
 UNKNOWN = "0000000000000000000000000000000000000001"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration._containers import runner_params
-from tests.integration._daemon import NativeRunner
+from aiobtclientapi.testing._containers import runner_params
+from aiobtclientapi.testing._daemon import NativeRunner
 
 
 @pytest.fixture(scope="module", params=runner_params())

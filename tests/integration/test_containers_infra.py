@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.targets import Target
-from tests.integration import _containers
-from tests.integration._containers import ContainerRunner
-from tests.integration._daemon import Daemon, free_port, port_open, wait_until
+from aiobtclientapi.testing import _containers
+from aiobtclientapi.testing._containers import ContainerRunner
+from aiobtclientapi.testing._daemon import Daemon, free_port, port_open, wait_until
+from aiobtclientapi.testing._targets import Target
 
 pytestmark = [
     pytest.mark.containers,

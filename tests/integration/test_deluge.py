@@ -32,9 +32,9 @@ from aiobtclientapi.adapters.deluge._transport import MAX_DECOMPRESSED, MAX_FRAM
 from aiobtclientapi.application.ports import AddOptions, AddStatus, ClientPort, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.domain.url import ClientURL
-from tests.integration._daemon import NativeRunner, require_binary
-from tests.integration.deluge import DelugeDaemon
-from tests.torrents import make_torrent
+from aiobtclientapi.testing._daemon import NativeRunner, require_binary
+from aiobtclientapi.testing._deluge import DelugeDaemon
+from aiobtclientapi.testing._torrents import make_torrent
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from aiobtclientapi.adapters.qbittorrent._wire import TorrentRow, parse_webapi_v
 from aiobtclientapi.application.ports import ClientPort, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.domain.torrent import TorrentState
-from tests.integration._daemon import NativeRunner
-from tests.integration.qbittorrent import QbittorrentDaemon
-from tests.torrents import TestTorrent, make_torrent
+from aiobtclientapi.testing._daemon import NativeRunner
+from aiobtclientapi.testing._qbittorrent import QbittorrentDaemon
+from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 
 PAUSED = {"pausedUP", "pausedDL", "stoppedUP", "stoppedDL"}
 SEEDING = {"uploading", "stalledUP", "forcedUP", "queuedUP"}
@@ -358,7 +358,7 @@ async def test_call_post_method(api: APIBase, daemon: QbittorrentDaemon, tmp_pat
 
 
 async def test_closed_port_names_the_url(daemon: QbittorrentDaemon) -> None:
-    from tests.integration._daemon import free_port
+    from aiobtclientapi.testing._daemon import free_port
 
     url = daemon.url_with(port=free_port())
     api = aiobtclientapi.api("qbittorrent", url)

@@ -25,10 +25,10 @@ from aiobtclientapi._registry import parse_url
 from aiobtclientapi.adapters.rtorrent import RtorrentAdapter
 from aiobtclientapi.application.ports import AddOptions, AddStatus, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
-from tests.integration._containers import target_param
-from tests.integration.rtorrent import RtorrentTarget, daemon_labels
-from tests.targets_registry import TargetPool
-from tests.torrents import TestTorrent, make_torrent
+from aiobtclientapi.testing._containers import target_param
+from aiobtclientapi.testing._pool import TargetPool
+from aiobtclientapi.testing._rtorrent import RtorrentTarget, daemon_labels
+from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 
 
 def ids(*transports: str) -> list[Any]:

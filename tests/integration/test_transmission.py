@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 import aiobtclientapi
+from aiobtclientapi.testing import _transmission as transmission
+from aiobtclientapi.testing._containers import target_param
+from aiobtclientapi.testing._daemon import NativeProcess, wait_until
+from aiobtclientapi.testing._pool import TargetPool
+from aiobtclientapi.testing._torrents import make_torrent
 from tests.contract.conftest import settle
-from tests.integration import transmission
-from tests.integration._containers import target_param
-from tests.integration._daemon import NativeProcess, wait_until
-from tests.targets_registry import TargetPool
-from tests.torrents import make_torrent
 
 
 @pytest.fixture(scope="module", params=[target_param(i) for i in transmission.target_ids()])

@@ -12,7 +12,7 @@ import aiobtclientapi
 from aiobtclientapi import APIBase, PollPolicy
 from aiobtclientapi.adapters.memory import MemoryAdapter
 from aiobtclientapi.container import container
-from tests.torrents import make_torrent
+from aiobtclientapi.testing._torrents import make_torrent
 
 
 @pytest.fixture

@@ -44,10 +44,10 @@ from aiobtclientapi.adapters.deluge._wire import STATUS_KEYS
 from aiobtclientapi.adapters.rtorrent._wire import FIELDS
 from aiobtclientapi.adapters.transmission._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, Dialect
 from aiobtclientapi.domain.torrent import TorrentState
-from tests.contract.targets import RawState, Target
-from tests.targets_registry import TargetPool, all_target_ids
-from tests.torrents import make_torrent
-from tests.tracker import announce_url
+from aiobtclientapi.testing._pool import TargetPool, all_target_ids
+from aiobtclientapi.testing._targets import RawState, Target
+from aiobtclientapi.testing._torrents import make_torrent
+from aiobtclientapi.testing._tracker import announce_url
 from tests.wire._recordings import RECORDINGS, Expected, Recording
 
 #: Seconds to wait once the torrents show their states: qBittorrent and

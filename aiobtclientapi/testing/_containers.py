@@ -1,7 +1,7 @@
 """Running the client daemons in containers: newer Debian releases than the machine's.
 
-:class:`ContainerRunner` has the interface of :class:`~tests.integration._daemon.NativeRunner`,
-so a client's :class:`~tests.integration._daemon.Daemon` subclass runs its daemon
+:class:`ContainerRunner` has the interface of :class:`~aiobtclientapi.testing._daemon.NativeRunner`,
+so a client's :class:`~aiobtclientapi.testing._daemon.Daemon` subclass runs its daemon
 in a container just by being given one: ``QbittorrentDaemon(workdir, runner=runner)``.
 
 The images are ``aiobtclientapi-clients:<suite>``, built from Debian packages
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.contract.targets import Target
-from tests.integration._daemon import DAEMON_ENVIRONMENT, Daemon, NativeRunner, ProcessHandle
+from aiobtclientapi.testing._daemon import DAEMON_ENVIRONMENT, Daemon, NativeRunner, ProcessHandle
+from aiobtclientapi.testing._targets import Target
 
 # The reaper image (ryuk) can't be pulled here; containers are removed by stop().
 # Set before testcontainers is imported: its config reads the environment once.

@@ -1,6 +1,6 @@
-"""Which adapters the contract and CLI suites run against.
+"""Which adapters the contract and CLI suites (and the benchmarks) run against.
 
-Each module of tests/integration/ named in TARGET_MODULES provides:
+Each module of this package named in TARGET_MODULES provides:
 
 - ``target_ids() -> list[str]``: cheap, at collection time: the ids of its
   targets, naming client, version and transport (e.g. "qbittorrent-4.5.2");
@@ -18,20 +18,20 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from tests.contract.targets import Target
+from aiobtclientapi.testing._targets import Target
 
 #: The target modules, in the order their targets are listed.
 TARGET_MODULES = ("deluge", "memory", "qbittorrent", "rtorrent", "transmission")
 
 
 def _modules() -> list[ModuleType]:
-    return [importlib.import_module(f"tests.integration.{name}") for name in TARGET_MODULES]
+    return [importlib.import_module(f"{__package__}._{name}") for name in TARGET_MODULES]
 
 
 def all_target_ids(include_memory: bool = True) -> list[str]:
     ids: list[str] = []
     for module in _modules():
-        if not include_memory and module.__name__.endswith(".memory"):
+        if not include_memory and module.__name__.endswith("._memory"):
             continue
         ids.extend(module.target_ids())
     return ids
@@ -49,7 +49,7 @@ class TargetPool:
         if target_id not in self._started:
             for module in _modules():
                 if target_id in module.target_ids():
-                    workdir = self._workdir / module.__name__.rsplit(".", 1)[-1]
+                    workdir = self._workdir / module.__name__.rsplit(".", 1)[-1].lstrip("_")
                     workdir.mkdir(exist_ok=True)
                     self._started.update(self._stack.enter_context(module.targets(workdir)))
                     break

@@ -13,7 +13,7 @@ import aiobtclientapi
 from aiobtclientapi import APIBase
 from aiobtclientapi.adapters.memory import MemoryAdapter
 from aiobtclientapi.container import container
-from tests.contract.targets import RawState, Target
+from aiobtclientapi.testing._targets import RawState, Target
 
 USERNAME, PASSWORD = "tester", "s3cret-Pa55"
 

@@ -25,9 +25,9 @@ import pytest
 
 import aiobtclientapi
 from aiobtclientapi import APIBase
-from tests.contract.targets import RawState, Target
-from tests.integration._containers import ContainerRunner, container_labels, container_targets
-from tests.integration._daemon import Daemon, NativeRunner, free_port, port_open, require_binary
+from aiobtclientapi.testing._containers import ContainerRunner, container_labels, container_targets
+from aiobtclientapi.testing._daemon import Daemon, NativeRunner, free_port, port_open, require_binary
+from aiobtclientapi.testing._targets import RawState, Target
 
 #: Transports of the targets on each daemon pair, in target_ids() order.
 TRANSPORTS = ("scgi", "socket", "http", "https")

@@ -18,9 +18,9 @@ from typing import Any
 
 import aiobtclientapi
 from aiobtclientapi import APIBase
-from tests.contract.targets import RawState, Target
-from tests.integration._containers import container_labels, native_and_container_targets
-from tests.integration._daemon import Daemon, NativeRunner, free_port
+from aiobtclientapi.testing._containers import container_labels, native_and_container_targets
+from aiobtclientapi.testing._daemon import Daemon, NativeRunner, free_port
+from aiobtclientapi.testing._targets import RawState, Target
 
 #: Raw qBittorrent states (4.x spells paused*, 5.x stopped*), read without the adapter's table.
 _RAW_STOPPED = {"pausedUP", "pausedDL", "stoppedUP", "stoppedDL", "error", "missingFiles"}

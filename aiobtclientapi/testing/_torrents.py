@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torf
 
-from tests.tracker import announce_url
+from aiobtclientapi.testing._tracker import announce_url
 
 
 @dataclass(frozen=True)

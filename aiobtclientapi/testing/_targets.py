@@ -2,7 +2,7 @@
 
 A :class:`Target` is one adapter talking to one client instance: the memory
 adapter, or a real daemon (native Debian package or container). Each client
-has a module in ``tests/integration/`` with a ``targets()`` context manager
+has a module in this package (``_<client>.py``) with a ``targets()`` context manager
 yielding its Targets; ``tests/contract/conftest.py`` parametrizes the suite
 over all of them, so test ids name the client and version.
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiobtclientapi import APIBase
 
 if TYPE_CHECKING:
-    from tests.integration._daemon import Daemon
+    from aiobtclientapi.testing._daemon import Daemon
 
 #: What a torrent is doing according to the client's own raw fields.
 RawState = Literal["stopped", "active", "verifying"]

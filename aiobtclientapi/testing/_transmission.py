@@ -15,9 +15,9 @@ from typing import Any
 
 import aiobtclientapi
 from aiobtclientapi import APIBase
-from tests.contract.targets import RawState, Target
-from tests.integration._containers import container_labels, native_and_container_targets
-from tests.integration._daemon import Daemon, NativeRunner, free_port
+from aiobtclientapi.testing._containers import container_labels, native_and_container_targets
+from aiobtclientapi.testing._daemon import Daemon, NativeRunner, free_port
+from aiobtclientapi.testing._targets import RawState, Target
 
 
 class TransmissionDaemon(Daemon):
