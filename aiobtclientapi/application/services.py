@@ -295,7 +295,9 @@ class TorrentService:
                 )
             elif infohash in pending:
                 verb = "stop" if options.stopped else "start"
-                response.errors.append(errors.AddTorrentError(f"{source.display}: Torrent was added but did not {verb}"))
+                response.errors.append(
+                    errors.AddTorrentError(f"{source.display}: Torrent was added but did not {verb}")
+                )
             else:
                 response.added.append(infohash)
             self._intent_stopped[infohash] = options.stopped

@@ -191,6 +191,9 @@ class Daemon:
     def command(self) -> Sequence[str]:
         raise NotImplementedError
 
+    def clear_leftovers(self) -> None:
+        """Remove what a killed daemon left behind that would stop the next one starting."""
+
     def is_ready(self) -> bool:
         raise NotImplementedError
 
@@ -203,6 +206,7 @@ class Daemon:
     def start(self, timeout: float = 60.0) -> None:
         if self.process is None:
             self.prepare()
+        self.clear_leftovers()
         self.process = self.runner.spawn(self.command(), self.log_path, self.workdir)
         try:
             wait_until(self._ready_or_dead, timeout, f"{self.client} to answer")

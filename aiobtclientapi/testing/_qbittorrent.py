@@ -137,6 +137,14 @@ class QbittorrentDaemon(Daemon):
             capture_output=True,
         )  # fmt: skip
 
+    def clear_leftovers(self) -> None:
+        # A killed qBittorrent leaves its instance lock (holding its PID) behind. In a
+        # container the next one gets the same PID, takes the lock for a live
+        # instance's and exits, after failing to hand over to it.
+        config_dir = self.profile / "qBittorrent" / "config"
+        for name in ("lockfile", "ipc-socket"):
+            (config_dir / name).unlink(missing_ok=True)
+
     def command(self) -> Sequence[str]:
         argv = [self.executable, f"--profile={self.profile}", f"--webui-port={self.port}"]
         if self.major >= 5:

@@ -119,6 +119,11 @@ class RtorrentDaemon(Daemon):
             )
         )
 
+    def clear_leftovers(self) -> None:
+        # A killed rTorrent leaves its session lock ("host:+PID") behind. In a
+        # container the next one gets the same PID and takes it for a live one's.
+        (self.session_dir / "rtorrent.lock").unlink(missing_ok=True)
+
     def command(self) -> Sequence[str]:
         return [self.runner.executable("rtorrent"), "-n", "-o", f"import={self.rc_path}"]
 
