@@ -12,10 +12,8 @@ from ..domain.status import ConnectionStatus
 from ..domain.url import ClientURL
 from ._poller import PollPolicy
 from ._sources import TorrentFetcher
-from .ports import ClientPort
+from .ports import ClientPort, StatusListener
 from .services import Interval, TorrentService
-
-StatusCallback = Callable[[ConnectionStatus], Any]
 
 
 async def _no_fetch(url: str) -> bytes:
@@ -45,8 +43,6 @@ class APIBase:
     ) -> None:
         self._port = port
         self._service = TorrentService(port, fetch, policy)
-        self._callbacks: list[StatusCallback] = []
-        port.add_status_listener(self._status_changed)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.url)!r})"
@@ -66,19 +62,9 @@ class APIBase:
     def status(self) -> ConnectionStatus:
         return self._port.status
 
-    def on_status_change(self, callback: StatusCallback) -> Callable[[], None]:
+    def on_status_change(self, callback: StatusListener) -> Callable[[], None]:
         """Call `callback(status)` on every change; returns a function to unsubscribe."""
-        self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-
-        return unsubscribe
-
-    def _status_changed(self, status: ConnectionStatus) -> None:
-        for callback in list(self._callbacks):
-            callback(status)
+        return self._port.add_status_listener(callback)
 
     async def connect(self) -> None:
         """Connect and log in unless connected. Raises :class:`~aiobtclientapi.ConnectionError`."""

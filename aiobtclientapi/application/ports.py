@@ -23,7 +23,8 @@ from ..domain.status import ConnectionStatus
 from ..domain.torrent import TorrentStatus
 from ..domain.url import ClientURL
 
-StatusListener = Callable[[ConnectionStatus], None]
+#: Called with every new connection status; what it returns is ignored.
+StatusListener = Callable[[ConnectionStatus], object]
 
 
 class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
