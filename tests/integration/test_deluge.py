@@ -394,18 +394,24 @@ def _frame(obj: Any) -> bytes:
     return struct.pack("!BI", 1, len(body)) + body
 
 
-def _requests(data: bytes) -> tuple[list[Any], bytes]:
-    """Our requests in `data`, parsed independently of the adapter's own
+def _frames(data: bytes) -> tuple[list[Any], bytes]:
+    """The messages framed in `data`, parsed independently of the adapter's own
     decoder, and the bytes of an incomplete frame left over."""
-    calls: list[Any] = []
+    messages: list[Any] = []
     while len(data) >= 5:
         version, length = struct.unpack("!BI", data[:5])
         assert version == 1
         if len(data) < 5 + length:
             break
-        calls.extend(rencode.loads(zlib.decompress(data[5 : 5 + length]), decode_utf8=True))
+        messages.append(rencode.loads(zlib.decompress(data[5 : 5 + length]), decode_utf8=True))
         data = data[5 + length :]
-    return calls, data
+    return messages, data
+
+
+def _requests(data: bytes) -> tuple[list[Any], bytes]:
+    """Our requests in `data` (each frame holds a list of them) and the rest."""
+    frames, rest = _frames(data)
+    return [call for frame in frames for call in frame], rest
 
 
 def _inflating_body(size: int) -> bytes:
@@ -563,3 +569,65 @@ async def test_frames_split_and_batched(peer_cert: tuple[Path, Path]) -> None:
         assert [reply.split("#")[0] for reply in replies] == [f"m{i}" for i in range(20)]
         assert len(events) >= 21  # login + set_event_interest + 20 calls, each preceded by an event
         await deluge.disconnect()
+
+
+async def test_a_withheld_reply_fails_nothing_the_daemon_did(
+    daemon: DelugeDaemon, peer_cert: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # A peer in the middle passes everything between us and the real daemon but
+    # its reply to the second core.add_torrent_file: that call times out, yet the
+    # daemon added the torrent, and add() must say what the daemon has.
+    withheld: set[int] = set()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", daemon.port, ssl=context)
+        adds = 0
+
+        async def upstream() -> None:
+            nonlocal adds
+            rest = b""
+            while data := await reader.read(65536):
+                calls, rest = _requests(rest + data)
+                for request_id, method, *_ in calls:
+                    if method == "core.add_torrent_file":
+                        adds += 1
+                        if adds == 2:
+                            withheld.add(request_id)
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def downstream() -> None:
+            rest = b""
+            while data := await up_reader.read(65536):
+                messages, rest = _frames(rest + data)
+                for message in messages:
+                    if message[0] in (1, 2) and message[1] in withheld:
+                        continue
+                    writer.write(_frame(message))
+                await writer.drain()
+
+        try:
+            await asyncio.gather(upstream(), downstream())
+        finally:
+            up_writer.close()
+
+    torrents = [make_torrent(daemon.download_dir, tmp_path, size=16 * 1024) for _ in range(3)]
+    hashes = [t.infohash for t in torrents]
+    async with hostile_peer(peer_cert, relay) as port:
+        api = aiobtclientapi.api("deluge", f"{daemon.username}:{daemon.password}@127.0.0.1:{port}", timeout=2)
+        async with api:
+            started = time.monotonic()
+            response = await api.add(*(str(t.torrent_path) for t in torrents), stopped=True)
+            assert time.monotonic() - started >= 2  # the withheld call's timeout
+            assert len(withheld) == 1
+            assert sorted(response.added) == sorted(hashes), response
+            assert response.success, response.errors
+    async with aiobtclientapi.api("deluge", daemon.url) as direct:
+        rows = await direct.call("core.get_torrents_status", {"id": hashes}, ["state"])
+        assert sorted(rows) == sorted(hashes)
+        # Added stopped: paused, or still checking the data it found.
+        assert {row["state"] for row in rows.values()} <= {"Paused", "Checking"}, rows
+        await direct.call("core.remove_torrents", hashes, False)
