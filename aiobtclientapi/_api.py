@@ -47,6 +47,10 @@ class _ClientAPI(APIBase):
             tls_ca_file=tls_ca_file,
             tls_fingerprint=tls_fingerprint,
         )
+        if tls_ca_file is not None:
+            from .adapters._tls import client_context
+
+            client_context(options)  # a missing file, or one without certificates: ValueError now
         port, fetch = compose(self.name, client_url, options)
         super().__init__(port, fetch=fetch, policy=policy)
 

@@ -40,10 +40,7 @@ def _dedupe(items: Iterable[str]) -> list[str]:
 
 def _naming(error: errors.Error, display: str) -> errors.Error:
     """`error`, its message prefixed with the torrent it concerns."""
-    try:
-        named = type(error)(f"{display}: {error}")
-    except TypeError:  # a subclass with a constructor of its own
-        named = errors.AddTorrentError(f"{display}: {error}")
+    named = error.with_message(f"{display}: {error}")
     named.__cause__ = error
     return named
 

@@ -36,14 +36,39 @@ the same message, so a Response can be compared in tests.
 from __future__ import annotations
 
 import builtins
+from typing import Any, TypeVar
+
+M = TypeVar("M", bound="_Message")
+
+
+def _rebuild(cls: type[M], message: str, state: dict[str, Any]) -> M:
+    """An instance of `cls` with `message` and the attributes in `state`, its constructor bypassed."""
+    error = cls.__new__(cls)
+    _Message.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class _Message(Exception):
-    """One message; equal to another of the same class with the same message."""
+    """One message; equal to another of the same class with the same message.
+
+    Pickled and copied as message and attributes: subclasses whose
+    constructor builds the message (``NoSuchTorrentError(infohash)``) come
+    back as they were.
+    """
 
     def __init__(self, message: object) -> None:
         # One argument only: OSError subclasses would read two as (errno, strerror).
         super().__init__(str(message))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+    def with_message(self: M, message: str) -> M:
+        """A copy of this error or warning (same class and attributes) saying `message`."""
+        copy = _rebuild(type(self), message, dict(self.__dict__))
+        copy.__cause__ = self.__cause__
+        return copy
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -107,10 +107,13 @@ def parse_client_url(
 
     scheme_rules = rules.schemes[scheme]
     rest = text[match.end() :] if match else text
-    parts = urllib.parse.urlsplit("//" + rest)
+    try:
+        parts = urllib.parse.urlsplit("//" + rest)
+    except ValueError as exc:  # builtins.ValueError from urllib, e.g. "[::1"
+        raise errors.ValueError(f"Invalid {client} URL: invalid host: {mask_password(text)}") from exc
     try:
         port = parts.port
-    except ValueError as exc:  # builtins.ValueError from urllib
+    except ValueError as exc:
         raise errors.ValueError(f"Invalid {client} URL: invalid port: {mask_password(text)}") from exc
     host = parts.hostname or ""
     if not host:

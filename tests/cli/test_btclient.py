@@ -56,6 +56,18 @@ async def test_usage_errors_exit_2() -> None:
     assert result.returncode == 2
 
 
+@pytest.mark.parametrize("content", [None, ""], ids=["missing", "no certificates"])
+async def test_bad_tls_ca_file_is_a_usage_error(tmp_path: Path, content: str | None) -> None:
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
+    result = await btclient("--tls-ca-file", str(ca_file), "qbittorrent", "https://localhost:1", "get_infohashes")
+    assert result.returncode == 2
+    [line] = result.stdout.splitlines()
+    assert line.startswith(f">>> ERROR: Invalid tls_ca_file {str(ca_file)!r}: "), line
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 async def test_get_infohashes(daemon_target: Target, tmp_path: Path) -> None:
     torrent = make_torrent(daemon_target.download_dir, tmp_path)
     api = daemon_target.make_api()

@@ -441,16 +441,20 @@ async def test_add_refused_and_shown_too_late_is_the_refusal() -> None:
     assert 0.02 <= watch.seconds < POLICY.timeout
 
 
-async def test_add_failed_with_an_error_of_its_own_constructor_is_an_add_error() -> None:
+async def test_add_failed_with_an_error_of_its_own_constructor_keeps_its_class() -> None:
     class ProtocolError(errors.Error):
         def __init__(self, code: int, text: str) -> None:
             super().__init__(f"{code} {text}")
+            self.code = code
 
     port = FakePort()
     uri, torrent = magnet(1)
     port.scripts[torrent] = Script(add_status=AddStatus.failed, add_error=ProtocolError(500, "Internal error"))
     response = await service(port).add([uri])
-    assert response == expect(AddResponse, errors=[errors.AddTorrentError(f"{uri}: 500 Internal error")])
+    [error] = response.errors
+    assert (type(error), str(error)) == (ProtocolError, f"{uri}: 500 Internal error")
+    assert isinstance(error, ProtocolError) and error.code == 500
+    assert response == expect(AddResponse, errors=[error])
 
 
 async def test_add_shown_late_within_appear_within_is_added() -> None:

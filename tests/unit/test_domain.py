@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import builtins
+import copy as copy_module
 import hashlib
+import pickle
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +76,8 @@ class TestURL:
             ("deluge", "http://localhost", "unsupported scheme"),
             ("qbittorrent", "localhost/path", "no path"),
             ("rtorrent", "scgi://u:p@localhost", "no authentication"),
+            ("deluge", "[::1", "invalid host"),
+            ("transmission", "http://[::1/rpc", "invalid host"),
             ("nosuchclient", "localhost", "Unknown client"),
         ],
     )
@@ -148,3 +153,50 @@ class TestResponse:
         assert not response.success
         with pytest.raises(AttributeError):
             _ = response.added
+
+
+class TestErrorCopies:
+    @pytest.mark.parametrize(
+        "error",
+        [
+            aiobtclientapi.NoSuchTorrentError(HASH),
+            aiobtclientapi.TorrentAlreadyAdded(HASH, "Foo"),
+            aiobtclientapi.TimeoutError("x: timed out"),
+        ],
+        ids=lambda error: type(error).__name__,
+    )
+    def test_pickled_and_copied_errors_say_the_same(self, error: aiobtclientapi.Error) -> None:
+        for copy in (pickle.loads(pickle.dumps(error)), copy_module.deepcopy(error), copy_module.copy(error)):
+            assert type(copy) is type(error)
+            assert str(copy) == str(error)
+            assert copy.__dict__ == error.__dict__
+
+    def test_a_response_with_a_daemon_error_can_be_copied(self) -> None:
+        from aiobtclientapi.adapters.deluge._transport import DaemonError
+
+        response = StopResponse()
+        response.errors.append(DaemonError("deluge://u:***@h:1", "core.pause_torrents", "KeyError", "gone"))
+        copy = copy_module.deepcopy(response)
+        assert copy == response
+        assert isinstance(copy.errors[0], DaemonError) and copy.errors[0].exc_name == "KeyError"
+
+    def test_with_message_keeps_class_and_attributes(self) -> None:
+        error = aiobtclientapi.NoSuchTorrentError(HASH)
+        named = error.with_message(f"x.torrent: {error}")
+        assert type(named) is aiobtclientapi.NoSuchTorrentError
+        assert (str(named), named.infohash) == (f"x.torrent: No such torrent: {HASH}", HASH)
+
+
+class TestOptions:
+    @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "10", True])
+    def test_invalid_timeout(self, timeout: object) -> None:
+        with pytest.raises(aiobtclientapi.ValueError, match="Invalid timeout"):
+            aiobtclientapi.api("transmission", "localhost", timeout=timeout)  # type: ignore[arg-type]
+
+    def test_tls_ca_file_checked_when_the_api_object_is_made(self, tmp_path: Path) -> None:
+        empty = tmp_path / "empty.pem"
+        empty.write_text("")
+        for path in (tmp_path / "missing.pem", empty):
+            with pytest.raises(aiobtclientapi.ValueError, match="Invalid tls_ca_file") as info:
+                aiobtclientapi.api("qbittorrent", "https://localhost", tls_ca_file=str(path))
+            assert str(path) in str(info.value)
