@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 
 from ..domain import errors
 from ..domain.infohash import is_infohash
@@ -24,11 +24,20 @@ MAX_TORRENT_SIZE = 32 * 1024 * 1024
 
 
 def _read_file(path: str) -> bytes:
+    """A regular file's bytes, never more than MAX_TORRENT_SIZE whatever its size says."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_TORRENT_SIZE:
-            raise errors.ReadError(f"{path}: File too large ({size} bytes)")
-        return Path(path).read_bytes()
+        # Non-blocking: opening a fifo must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise errors.ReadError(f"{path}: Is a directory")
+            if not stat.S_ISREG(mode):
+                raise errors.ReadError(f"{path}: Not a regular file")
+            data = file.read(MAX_TORRENT_SIZE + 1)
+        if len(data) > MAX_TORRENT_SIZE:
+            raise errors.ReadError(f"{path}: File too large (over {MAX_TORRENT_SIZE} bytes)")
+        return data
     except FileNotFoundError as exc:
         raise errors.ReadError(f"{path}: No such file or directory") from exc
     except IsADirectoryError as exc:

@@ -139,5 +139,17 @@ def parse_client_url(
 
 
 def mask_password(text: str) -> str:
-    """`text` with any password replaced by ***."""
-    return re.sub(r"(://|^)([^/@:]*):[^/@]*@", r"\1\2:***@", text)
+    """`text` (a URL as given) with any password replaced by ***.
+
+    The credentials are everything between the scheme and the last ``@``, so
+    a password holding ``/``, ``:`` or ``@`` (unescaped) is masked whole; at
+    worst more than the password is.
+    """
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "", text
+    credentials, at, location = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return text
+    username = credentials.split(":", 1)[0]
+    return f"{scheme}{separator}{username}:***@{location}"

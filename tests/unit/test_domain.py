@@ -16,6 +16,7 @@ from aiobtclientapi._registry import parse_url
 from aiobtclientapi.domain.infohash import normalize_infohash
 from aiobtclientapi.domain.response import StopResponse
 from aiobtclientapi.domain.source import source_from_infohash, source_from_magnet, source_from_metainfo
+from aiobtclientapi.domain.url import mask_password
 
 HASH = "8f6e8660855b91fc3facee3845d3dd9e8def32de"
 
@@ -200,3 +201,26 @@ class TestOptions:
             with pytest.raises(aiobtclientapi.ValueError, match="Invalid tls_ca_file") as info:
                 aiobtclientapi.api("qbittorrent", "https://localhost", tls_ca_file=str(path))
             assert str(path) in str(info.value)
+
+
+class TestMasking:
+    @pytest.mark.parametrize(
+        ("text", "masked"),
+        [
+            ("http://user:CANARY@host/x.torrent", "http://user:***@host/x.torrent"),
+            ("http://user:CAN/ARY@host:80/x", "http://user:***@host:80/x"),
+            ("user:CAN@ARY@host", "user:***@host"),
+            ("https://host/path@x.torrent", "https://host/path@x.torrent"),
+            ("user@host", "user@host"),
+            ("localhost:9091", "localhost:9091"),
+        ],
+    )
+    def test_mask_password(self, text: str, masked: str) -> None:
+        assert mask_password(text) == masked
+
+    @pytest.mark.parametrize("url", ["user:CANARY/pw@host", "user:CAN@ARY:x@host:99999", "http://u:CANARY?x@h"])
+    def test_invalid_url_errors_never_show_the_password(self, url: str) -> None:
+        for client in ("deluge", "transmission"):
+            with pytest.raises(aiobtclientapi.ValueError) as info:
+                parse_url(client, url)
+            assert "CANARY" not in str(info.value)

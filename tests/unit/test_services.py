@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -124,3 +126,23 @@ async def test_factory_override_gives_each_api_object_its_own_adapter() -> None:
     await first.connect()
     assert seen_first == [aiobtclientapi.ConnectionStatus.connecting, aiobtclientapi.ConnectionStatus.connected]
     assert seen_second == []
+
+
+async def test_only_regular_files_are_read_and_never_more_than_the_limit(api: APIBase, tmp_path: Path) -> None:
+    from aiobtclientapi.application._sources import MAX_TORRENT_SIZE
+
+    fifo = tmp_path / "fifo.torrent"
+    os.mkfifo(fifo)
+    sparse = tmp_path / "huge.torrent"
+    with sparse.open("wb") as file:
+        file.truncate(4 * MAX_TORRENT_SIZE)  # claims 128 MiB, takes no disk
+    started = time.monotonic()
+    response = await api.add(str(fifo), "/dev/zero", str(tmp_path), str(sparse))
+    assert time.monotonic() - started < 5  # the fifo has no writer: opening must not wait for one
+    assert [str(e) for e in response.errors] == [
+        f"{fifo}: Not a regular file",
+        "/dev/zero: Not a regular file",
+        f"{tmp_path}: Is a directory",
+        f"{sparse}: File too large (over {MAX_TORRENT_SIZE} bytes)",
+    ]
+    assert all(isinstance(e, aiobtclientapi.ReadError) for e in response.errors)
