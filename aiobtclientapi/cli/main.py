@@ -1,10 +1,10 @@
 """The btclient command.
 
 ``btclient CLIENT URL METHOD [ARGS...]`` calls METHOD on an API object for
-CLIENT at URL. ``KEY=VALUE`` arguments become keyword arguments (``true`` and
-``false`` become booleans, numbers become numbers); the rest are positional.
-The exit status is 0 when the call succeeded, 1 when it failed and 2 for a
-usage error.
+CLIENT at URL. ``KEY=VALUE`` arguments become keyword arguments, typed by the
+parameter they feed (``stopped=yes`` a boolean, ``location=2024`` a path);
+the rest are positional, and so is everything after ``--``. The exit status
+is 0 when the call succeeded, 1 when it failed and 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -76,22 +76,83 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def split_arguments(args: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+class UsageError(Exception):
+    """A command line btclient can't run; the message says why, in one line."""
+
+
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+
+
+def _typed(method: str, name: str, text: str, kind: Any) -> Any:
+    """`text` as the type of `method`'s parameter `name`."""
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise UsageError(f"{method}: {name} must be true/false/yes/no/1/0, not {text!r}")
+    if kind is float or "float" in str(kind):  # float, or Interval (float | (min, max))
+        try:
+            numbers = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            raise UsageError(f"{method}: {name} must be a number (or MIN,MAX), not {text!r}") from None
+        return numbers[0] if len(numbers) == 1 else numbers
+    return text  # paths, locations, names: as typed
+
+
+def _keyword_types(method: str) -> dict[str, Any]:
+    """The keyword parameters of API method `method` and their types."""
+    import inspect
+    import typing
+
+    from ..application.api import APIBase
+
+    function = getattr(APIBase, method)
+    hints = typing.get_type_hints(function)
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name: hints.get(p.name) for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def split_arguments(method: str, args: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Positional and keyword arguments for `method`, typed by the parameter each one feeds.
+
+    ``KEY=VALUE`` is a keyword argument when KEY is one of the method's
+    keyword parameters, and a positional one when it is an existing file or
+    follows ``--``. ``call`` passes any keyword on, with booleans and numbers
+    converted (the client's RPC decides what it takes).
+    """
+    keyword_types = {} if method == "call" else _keyword_types(method)
     positional: list[Any] = []
     keywords: dict[str, Any] = {}
-    for arg in args:
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            positional.extend(rest)
+            break
         match = _KEYWORD.match(arg)
-        if match:
-            keywords[match.group(1)] = parse_value(match.group(2))
-        else:
+        if match is None or os.path.exists(arg):
             positional.append(arg)
+            continue
+        name, text = match.groups()
+        if method == "call":
+            keywords[name] = parse_value(text)
+        elif name in keyword_types:
+            keywords[name] = _typed(method, name, text, keyword_types[name])
+        else:
+            known = ", ".join(keyword_types) or "none"
+            raise UsageError(f"{method}: unknown keyword argument {name!r} (known: {known}; use -- before a file name)")
     return positional, keywords
 
 
 async def _run(client: str, url: str, method: str, args: Sequence[str], connection: dict[str, Any], out: TextIO) -> int:
     import aiobtclientapi
 
-    positional, keywords = split_arguments(args)
+    try:
+        positional, keywords = split_arguments(method, args)
+    except UsageError as exc:
+        print(f"btclient: error: {exc}", file=sys.stderr)
+        return 2
     # Infohashes and paths stay strings; only call() passes typed positional values on.
     if method == "call":
         positional = [positional[0], *(parse_value(a) for a in positional[1:])] if positional else []

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aiobtclientapi import ConnectionStatus
+from aiobtclientapi.cli.main import UsageError, split_arguments
 from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing._torrents import make_torrent
 from tests.contract.conftest import settle
@@ -180,3 +181,42 @@ async def test_wrong_password_exits_1(daemon_target: Target) -> None:
     assert lines[:3] == [">>> CALLING get_infohashes()", CONNECTING, DISCONNECTED]
     assert lines[3].startswith(">>> ERROR: AuthenticationError: ")
     assert len(lines) == 4
+
+
+class TestArguments:
+    def test_values_are_typed_by_the_parameter_they_feed(self) -> None:
+        args = ["a.torrent", "location=2024", "stopped=Yes", "verify=0"]
+        assert split_arguments("add", args) == (["a.torrent"], {"location": "2024", "stopped": True, "verify": False})
+        assert split_arguments("verify_wait", ["x", "interval=0.5"]) == (["x"], {"interval": 0.5})
+        assert split_arguments("verify_wait", ["interval=0.1,2"]) == ([], {"interval": (0.1, 2.0)})
+        # Raw calls pass any keyword on, booleans and numbers converted.
+        assert split_arguments("call", ["torrent-get", "ids=3", "fields=name"]) == (
+            ["torrent-get"],
+            {"ids": 3, "fields": "name"},
+        )
+
+    def test_existing_files_and_arguments_after_dashes_are_positional(self, tmp_path: Path) -> None:
+        odd = tmp_path / "my=file.torrent"
+        odd.write_bytes(b"")
+        assert split_arguments("add", [str(odd), "stopped=true"]) == ([str(odd)], {"stopped": True})
+        assert split_arguments("add", ["--", "stopped=true", "x=y"]) == (["stopped=true", "x=y"], {})
+
+    @pytest.mark.parametrize(
+        ("method", "args", "message"),
+        [
+            ("add", ["stopped=off"], "add: stopped must be true/false/yes/no/1/0, not 'off'"),
+            ("add", ["my=file.torrent"], "add: unknown keyword argument 'my'"),
+            ("verify_wait", ["interval=soon"], "verify_wait: interval must be a number"),
+            ("get_infohashes", ["a=b"], "get_infohashes: unknown keyword argument 'a'"),
+        ],
+    )
+    def test_bad_keyword_arguments(self, method: str, args: list[str], message: str) -> None:
+        with pytest.raises(UsageError) as info:
+            split_arguments(method, args)
+        assert str(info.value).startswith(message), info.value
+
+    async def test_a_bad_keyword_argument_is_one_line_and_exit_2(self) -> None:
+        result = await btclient("transmission", "localhost:1", "add", "x.torrent", "stopped=off")
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == ["btclient: error: add: stopped must be true/false/yes/no/1/0, not 'off'"]
+        assert result.stdout == ""
