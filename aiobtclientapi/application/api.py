@@ -13,7 +13,7 @@ from ..domain.url import ClientURL
 from ._poller import PollPolicy
 from ._sources import TorrentFetcher
 from .ports import ClientPort, StatusListener
-from .services import Interval, TorrentService
+from .services import Interval, TorrentService, as_error
 
 
 async def _no_fetch(url: str) -> bytes:
@@ -88,8 +88,8 @@ class APIBase:
     async def _connected_or_error(self, response: Response) -> bool:
         try:
             await self.connect()
-        except errors.Error as exc:
-            response.errors.append(exc)
+        except Exception as exc:
+            response.errors.append(as_error(exc))
             return False
         return True
 
@@ -147,19 +147,30 @@ class APIBase:
         """
         try:
             await self.connect()
-        except errors.Error as exc:
+        except Exception as exc:
+            error = as_error(exc)
             for infohash in infohashes:
-                yield infohash, exc
+                yield infohash, error
             return
         async for item in self._service.verify_wait(infohashes, interval):
             yield item
 
     async def get_infohashes(self) -> list[str]:
         """Every torrent's infohash. Raises :class:`~aiobtclientapi.ConnectionError`."""
-        await self.connect()
-        return await self._service.get_infohashes()
+        try:
+            await self.connect()
+            return await self._service.get_infohashes()
+        except errors.Error:
+            raise
+        except Exception as exc:  # nothing but our errors leaves the API
+            raise as_error(exc) from exc
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Send a raw RPC call to the client and return its reply unchanged."""
-        await self.connect()
-        return await self._port.call(method, *args, **kwargs)
+        try:
+            await self.connect()
+            return await self._port.call(method, *args, **kwargs)
+        except errors.Error:
+            raise
+        except Exception as exc:  # nothing but our errors leaves the API
+            raise as_error(exc) from exc

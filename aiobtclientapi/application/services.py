@@ -38,6 +38,16 @@ def _dedupe(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def as_error(exc: Exception) -> errors.Error:
+    """`exc` if it is one of ours, else an Error saying what escaped (its text may hold
+    anything, so only its type is shown; it is the new error's cause)."""
+    if isinstance(exc, errors.Error):
+        return exc
+    error = errors.Error(f"Unexpected {type(exc).__name__}")
+    error.__cause__ = exc
+    return error
+
+
 def _naming(error: errors.Error, display: str) -> errors.Error:
     """`error`, its message prefixed with the torrent it concerns."""
     named = error.with_message(f"{display}: {error}")
@@ -191,8 +201,8 @@ class TorrentService:
         response = AddResponse()
         try:
             await self._add(response, torrents, AddOptions(location=location, stopped=stopped, verify=verify))
-        except errors.Error as exc:
-            response.errors.append(exc)
+        except Exception as exc:
+            response.errors.append(as_error(exc))
         return response
 
     async def _add(self, response: AddResponse, torrents: Sequence[object], options: AddOptions) -> None:
@@ -360,8 +370,8 @@ class TorrentService:
                 else:
                     verb = "stop" if stop else "start"
                     response.errors.append(error_class(f"{names.get(infohash, infohash)}: Torrent did not {verb}"))
-        except errors.Error as exc:
-            response.errors.append(exc)
+        except Exception as exc:
+            response.errors.append(as_error(exc))
 
     # --- verify -------------------------------------------------------------------
     async def verify(self, values: Sequence[str]) -> VerifyResponse:
@@ -386,8 +396,8 @@ class TorrentService:
                     # the client accepting the request is the confirmation here.
                     self._verify_requested[infohash] = now
                     response.verifying.append(infohash)
-        except errors.Error as exc:
-            response.errors.append(exc)
+        except Exception as exc:
+            response.errors.append(as_error(exc))
         return response
 
     async def verify_wait(
@@ -414,9 +424,10 @@ class TorrentService:
                 break
             try:
                 snapshot = await self.port.snapshot(pending)
-            except errors.Error as exc:
+            except Exception as exc:
+                error = as_error(exc)
                 for infohash in pending:
-                    yield infohash, exc
+                    yield infohash, error
                 return
             now = time.monotonic()
             still: list[str] = []

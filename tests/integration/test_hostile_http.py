@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from aiohttp import web
 
 import aiobtclientapi
 
@@ -142,5 +143,62 @@ async def test_torrent_downloads_verify_certificates_whatever_the_client_options
         [error] = response.errors
         assert isinstance(error, aiobtclientapi.ReadError)
         assert "certificate verification failed" in str(error), error
+    finally:
+        await runner.cleanup()
+
+
+#: A reply nested deeper than any decoder recurses.
+DEEP_JSON = b"[" * 200_000 + b"]" * 200_000
+
+
+def _deeply_nested_peer(client: str) -> web.Application:
+    """A peer that logs in and answers like `client`, but lists torrents as deeply nested JSON."""
+    app = web.Application()
+
+    async def transmission_rpc(request: web.Request) -> web.Response:
+        body = await request.json()
+        method = body.get("method", "")
+        if method in ("session-get", "session_get"):
+            arguments = {"version": "3.00", "rpc-version": 16, "rpc-version-semver": "5.2.0"}
+            return web.json_response({"result": "success", "arguments": arguments, "tag": body.get("tag")})
+        nested = b'{"result":"success","arguments":{"torrents":' + DEEP_JSON + b"}}"
+        return web.Response(body=nested, content_type="application/json")
+
+    async def qbittorrent(request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if method == "auth/login":
+            return web.Response(text="Ok.")
+        if method == "app/webapiVersion":
+            return web.Response(text="2.8.19")
+        if method == "app/preferences":
+            return web.json_response({"refresh_interval": 1500})
+        return web.Response(body=DEEP_JSON, content_type="application/json")
+
+    if client == "transmission":
+        app.router.add_post("/transmission/rpc", transmission_rpc)
+    else:
+        app.router.add_route("*", "/api/v2/{method:.*}", qbittorrent)
+    return app
+
+
+@pytest.mark.parametrize("client", HTTP_CLIENTS)
+async def test_deeply_nested_replies_are_errors_not_crashes(client: str) -> None:
+    runner = web.AppRunner(_deeply_nested_peer(client))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        api = aiobtclientapi.api(client, f"user:hunter2@127.0.0.1:{port}", timeout=5)
+        with pytest.raises(aiobtclientapi.ResponseError) as info:
+            await api.get_infohashes()
+        assert "hunter2" not in str(info.value)
+        for method in (api.stop, api.start, api.verify):
+            response = await method("0" * 40)
+            [error] = response.errors
+            assert isinstance(error, aiobtclientapi.Error), error
+        added = await api.add("magnet:?xt=urn:btih:" + "1" * 40)
+        assert not added.success and all(isinstance(e, aiobtclientapi.Error) for e in added.errors)
+        await api.disconnect()
     finally:
         await runner.cleanup()

@@ -147,5 +147,5 @@ class QbittorrentTransport:
             return reply.body
         try:
             return msgspec.json.decode(reply.body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise errors.ResponseError(f"{self.url}: {method}: invalid JSON reply: {exc}") from exc

@@ -167,7 +167,7 @@ class QbittorrentAdapter(AdapterBase):
             raise self._transport.fail("torrents/info", reply)
         try:
             return decode_rows(reply.body)
-        except ValueError as exc:  # msgspec.DecodeError/ValidationError subclass ValueError
+        except (ValueError, RecursionError) as exc:  # msgspec errors subclass ValueError
             raise errors.ResponseError(f"{self._url}: torrents/info: unexpected reply: {exc}") from exc
 
     async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:

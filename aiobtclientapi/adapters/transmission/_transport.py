@@ -64,7 +64,7 @@ class TransmissionTransport:
         body = await self.post(msgspec.json.encode(self.dialect.request(method, arguments, self._tag)), method)
         try:
             outcome = self.dialect.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise errors.ResponseError(f"{self.url}: Invalid reply to {method}: {exc}") from exc
         self._log.debug(
             "rpc",
@@ -99,5 +99,5 @@ class TransmissionTransport:
         body = await self.post(msgspec.json.encode(request), method)
         try:
             return msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise errors.ResponseError(f"{self.url}: Invalid reply to {method}: {exc}") from exc
