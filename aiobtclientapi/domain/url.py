@@ -47,16 +47,66 @@ class UrlRules(msgspec.Struct, frozen=True, kw_only=True):
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
-class ClientURL(msgspec.Struct, frozen=True, kw_only=True):
-    """A parsed client URL. ``str()`` and ``repr()`` never show the password."""
+class ClientURL:
+    """A parsed client URL. Immutable.
+
+    The password never shows: ``str()`` and ``repr()`` mask it, and the class
+    is deliberately not a dataclass or Struct, so encoders (msgspec, json)
+    and pretty-printers (rich, pprint) refuse it or show its ``repr()``.
+    """
+
+    __slots__ = ("client", "host", "password", "path", "port", "scheme", "username")
 
     client: str
     scheme: str
-    host: str = ""
-    port: int | None = None
-    path: str = ""
-    username: str | None = None
-    password: str | None = msgspec.field(default=None)
+    host: str
+    port: int | None
+    path: str
+    username: str | None
+    password: str | None
+
+    def __init__(
+        self,
+        *,
+        client: str,
+        scheme: str,
+        host: str = "",
+        port: int | None = None,
+        path: str = "",
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        for name, value in (
+            ("client", client),
+            ("scheme", scheme),
+            ("host", host),
+            ("port", port),
+            ("path", path),
+            ("username", username),
+            ("password", password),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.client, self.scheme, self.host, self.port, self.path, self.username, self.password)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClientURL) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __copy__(self) -> ClientURL:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ClientURL:
+        return self
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("ClientURL holds a password: it is not pickled")
 
     @property
     def is_socket(self) -> bool:

@@ -224,3 +224,31 @@ class TestMasking:
             with pytest.raises(aiobtclientapi.ValueError) as info:
                 parse_url(client, url)
             assert "CANARY" not in str(info.value)
+
+
+class TestClientURLKeepsItsPassword:
+    URL = "user:CANARY@localhost"
+
+    def test_not_in_any_representation(self) -> None:
+        import pprint
+
+        url = parse_url("transmission", self.URL)
+        assert url.password == "CANARY"
+        for text in (str(url), repr(url), pprint.pformat(url), f"{url}", f"{url!r}"):
+            assert "CANARY" not in text, text
+
+    def test_encoders_refuse_it(self) -> None:
+        import json
+
+        import msgspec
+
+        url = parse_url("transmission", self.URL)
+        for encode in (msgspec.json.encode, msgspec.to_builtins, json.dumps, pickle.dumps):
+            with pytest.raises(TypeError):
+                encode(url)
+        assert copy_module.deepcopy(url) == url
+
+    def test_immutable(self) -> None:
+        url = parse_url("transmission", self.URL)
+        with pytest.raises(AttributeError):
+            url.password = "x"
