@@ -37,6 +37,14 @@ class TorrentSource(msgspec.Struct, frozen=True, kw_only=True):
     def __repr__(self) -> str:
         return f"TorrentSource({self.display!r}, infohash={self.infohash!r})"
 
+    @property
+    def file_name(self) -> str:
+        """A name for the .torrent file that is a plain file name whatever the torrent's
+        own name holds (a daemon may join it to a folder of its own)."""
+        base = self.name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+        base = "".join(c for c in base if c.isprintable())
+        return f"{base or self.infohash}.torrent"
+
 
 def _bdecode(data: bytes) -> Any:
     import bencode2  # lazy: only needed when a .torrent is added

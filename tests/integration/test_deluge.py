@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import bencode2
 import pytest
 import rencode
 
@@ -631,3 +632,24 @@ async def test_a_withheld_reply_fails_nothing_the_daemon_did(
         # Added stopped: paused, or still checking the data it found.
         assert {row["state"] for row in rows.values()} <= {"Paused", "Checking"}, rows
         await direct.call("core.remove_torrents", hashes, False)
+
+
+async def test_a_torrent_name_is_never_a_path_for_the_daemon(daemon: DelugeDaemon, tmp_path: Path) -> None:
+    # Deluge joins the file name it is given to its folder for copies of .torrent files.
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    info = {b"name": b"../escaped/x", b"length": 5, b"piece length": 16384, b"pieces": b"\x01" * 20}
+    evil = tmp_path / "evil.torrent"
+    evil.write_bytes(bencode2.bencode({b"info": info}))
+    async with aiobtclientapi.api("deluge", daemon.url) as api:
+        config = await api.call("core.get_config_values", ["copy_torrent_file", "torrentfiles_location"])
+        await api.call("core.set_config", {"copy_torrent_file": True, "torrentfiles_location": str(copies)})
+        try:
+            response = await api.add(str(evil), stopped=True)
+            assert response.success, response.errors
+            await _poll(lambda: asyncio.to_thread(lambda: sorted(p.name for p in copies.iterdir())), bool, "the copy")
+            assert sorted(p.name for p in copies.iterdir()) == ["x.torrent"]
+            assert not (tmp_path / "escaped").exists()
+            await api.call("core.remove_torrents", response.added, False)
+        finally:
+            await api.call("core.set_config", config)

@@ -9,6 +9,7 @@ import hashlib
 import pickle
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import aiobtclientapi
@@ -252,3 +253,20 @@ class TestClientURLKeepsItsPassword:
         url = parse_url("transmission", self.URL)
         with pytest.raises(AttributeError):
             url.password = "x"
+
+
+class TestTorrentFileName:
+    @pytest.mark.parametrize(
+        ("name", "file_name"),
+        [
+            ("Some Album", "Some Album.torrent"),
+            ("../../../../home/x/.config/autostart/x", "x.torrent"),
+            ("..\\\\..\\\\windows\\\\evil", "evil.torrent"),
+            ("..", f"{HASH}.torrent"),
+            (".hidden", "hidden.torrent"),
+            ("a\\nb/", f"{HASH}.torrent"),
+        ],
+    )
+    def test_a_plain_file_name_whatever_the_name(self, name: str, file_name: str) -> None:
+        source = source_from_infohash(HASH)
+        assert msgspec.structs.replace(source, name=name).file_name == file_name

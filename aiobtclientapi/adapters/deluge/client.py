@@ -119,7 +119,7 @@ class DelugeAdapter(AdapterBase):
                 if source.metainfo is not None:
                     reply = await self._call(
                         "core.add_torrent_file",
-                        f"{source.name}.torrent",
+                        source.file_name,
                         base64.b64encode(source.metainfo).decode("ascii"),
                         add_options,
                     )
