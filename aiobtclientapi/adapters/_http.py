@@ -177,23 +177,39 @@ class TorrentDownloader:
 
     Its TLS settings are its own: certificates are verified against the
     system's CAs, whatever the client connection's ``tls_*`` options say
-    (those are meant for the daemon, not for every torrent host).
+    (those are meant for the daemon, not for every torrent host). Downloads
+    share one session, at most :attr:`concurrency` at a time; the session is
+    closed when the last download in flight ends.
     """
 
+    concurrency = 8
+
     def __init__(self, options: ConnectionOptions) -> None:
+        import asyncio
+
         self._options = ConnectionOptions(timeout=options.timeout)
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._session: aiohttp.ClientSession | None = None
+        self._users = 0
 
     async def __call__(self, target: str) -> bytes:
         from ..application._sources import MAX_TORRENT_SIZE
 
         where = mask_password(target)
-        session = new_session(self._options, https=target.lower().startswith("https:"))
+        self._users += 1
         try:
-            reply = await send(session, "GET", target, where)
+            async with self._slots:
+                if self._session is None:
+                    # One session for http and https: its connector's TLS context is the default one.
+                    self._session = new_session(self._options, https=True)
+                reply = await send(self._session, "GET", target, where)
         except errors.Error as exc:
             raise errors.ReadError(str(exc)) from exc
         finally:
-            await session.close()
+            self._users -= 1
+            if not self._users and self._session is not None:
+                session, self._session = self._session, None
+                await session.close()
         if reply.status != 200:
             raise errors.ReadError(f"{where}: HTTP {reply.status}")
         if len(reply.body) > MAX_TORRENT_SIZE:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
+import bencode2
 import pytest
 from aiohttp import web
 
@@ -200,5 +201,47 @@ async def test_deeply_nested_replies_are_errors_not_crashes(client: str) -> None
         added = await api.add("magnet:?xt=urn:btih:" + "1" * 40)
         assert not added.success and all(isinstance(e, aiobtclientapi.Error) for e in added.errors)
         await api.disconnect()
+    finally:
+        await runner.cleanup()
+
+
+async def test_many_torrent_urls_share_a_few_connections() -> None:
+    from dependency_injector import providers
+
+    from aiobtclientapi.adapters._http import TorrentDownloader
+    from aiobtclientapi.adapters.memory import MemoryAdapter
+    from aiobtclientapi.container import container
+
+    count = 300
+    in_flight = most = 0
+    peers: set[tuple[str, int]] = set()
+
+    async def serve(request: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        peers.add(request.transport.get_extra_info("peername") if request.transport else ("?", 0))
+        await asyncio.sleep(0.001)
+        in_flight -= 1
+        name = request.match_info["name"].encode()
+        info = {b"name": name, b"length": 5, b"piece length": 16384, b"pieces": b"\x01" * 20}
+        return web.Response(body=bencode2.bencode({b"info": info}))
+
+    app = web.Application()
+    app.router.add_get("/{name}.torrent", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with container.port.override(providers.Factory(MemoryAdapter)):
+            api = aiobtclientapi.api("transmission", "localhost")
+        urls = [f"http://127.0.0.1:{port}/t{i}.torrent" for i in range(count)]
+        response = await api.add(*urls, stopped=True)
+        assert response.success, response.errors[:3]
+        assert len(response.added) == count
+        assert most <= TorrentDownloader.concurrency, most
+        assert len(peers) <= TorrentDownloader.concurrency, len(peers)  # connections reused
     finally:
         await runner.cleanup()
