@@ -458,3 +458,20 @@ async def test_missing_socket_and_closed_port(tmp_path: Path) -> None:
         assert not isinstance(info.value, aiobtclientapi.TimeoutError)
         assert isinstance(info.value.__cause__, OSError)
         await api.disconnect()
+
+
+async def test_peer_sends_a_million_nested_arrays(hostile_peer: Any) -> None:
+    depth = 1_000_000
+    body = (
+        b"<?xml version='1.0'?><methodResponse><params><param><value>"
+        + b"<array><data><value>" * depth
+        + b"<i4>1</i4>"
+        + b"</value></data></array>" * depth
+        + b"</value></param></params></methodResponse>"
+    )  # 43 MB
+
+    async def nested(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reply_and_close(writer, b"Status: 200 OK\r\nContent-Type: text/xml\r\n\r\n" + body)
+
+    await expect_error(await hostile_peer(nested), aiobtclientapi.ResponseError, "nested deeper than", timeout=3)

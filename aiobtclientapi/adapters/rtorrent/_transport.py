@@ -54,12 +54,39 @@ class CallFailure:
 Call = tuple[str, Sequence[Any]]
 
 
+#: XML elements nested deeper than this end the parse: rTorrent's replies
+#: (d.multicall2 in system.multicall) nest about a dozen deep.
+MAX_XML_DEPTH = 64
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
+    """xmlrpc's Unmarshaller, refusing elements nested deeper than MAX_XML_DEPTH."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self._depth += 1
+        if self._depth > MAX_XML_DEPTH:
+            raise _TooDeep
+        super().start(tag, attrs)
+
+    def end(self, tag: str) -> None:
+        self._depth -= 1
+        super().end(tag)
+
+
 def parse_reply(data: bytes, where: object) -> Any:
     """The value of an XML-RPC methodResponse; faults raise ResponseError."""
     from defusedxml import DefusedXmlException
     from defusedxml.xmlrpc import DefusedExpatParser
 
-    unmarshaller = xmlrpc.client.Unmarshaller()
+    unmarshaller = _BoundedUnmarshaller()
     try:
         parser = DefusedExpatParser(unmarshaller, forbid_dtd=True)
         parser.feed(data)
@@ -69,6 +96,8 @@ def parse_reply(data: bytes, where: object) -> Any:
         raise errors.ResponseError(f"{where}: {exc.faultString} (fault {exc.faultCode})") from exc
     except DefusedXmlException as exc:
         raise errors.ResponseError(f"{where}: refused XML-RPC reply: {type(exc).__name__}") from exc
+    except _TooDeep:
+        raise errors.ResponseError(f"{where}: refused XML-RPC reply: nested deeper than {MAX_XML_DEPTH}") from None
     except Exception as exc:  # expat.ExpatError, ResponseError, ValueError, TypeError, IndexError...
         raise errors.ResponseError(f"{where}: invalid XML-RPC reply: {type(exc).__name__}: {exc}") from exc
     if len(values) != 1:
