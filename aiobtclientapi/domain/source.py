@@ -86,9 +86,16 @@ def source_from_metainfo(data: bytes, display: str) -> TorrentSource:
         files.append(TorrentFile((_text(name),), info[b"length"]))
     elif isinstance(info.get(b"files"), list):
         for entry in info[b"files"]:
-            if not isinstance(entry, dict) or not isinstance(entry.get(b"length"), int):
+            path = entry.get(b"path") if isinstance(entry, dict) else None
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get(b"length"), int)
+                or not isinstance(path, list)
+                or not path
+                or not all(isinstance(part, bytes) for part in path)
+            ):
                 raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: bad file list")
-            parts = tuple(_text(p) for p in entry.get(b"path", []))
+            parts = tuple(_text(p) for p in path)
             files.append(TorrentFile((_text(name), *parts), entry[b"length"]))
     elif not isinstance(info.get(b"file tree"), dict):
         raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: no files")
@@ -115,7 +122,10 @@ def source_from_magnet(uri: str) -> TorrentSource:
                 raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: {exc}") from exc
             break
         if xt.lower().startswith("urn:btmh:1220") and infohash is None:
-            infohash = normalize_infohash(xt[13:])
+            try:
+                infohash = normalize_infohash(xt[13:])
+            except errors.ValueError as exc:
+                raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: {exc}") from exc
     if infohash is None:
         raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: no infohash")
     name = (params.get("dn") or [infohash])[0]

@@ -9,6 +9,7 @@ import hashlib
 import pickle
 from pathlib import Path
 
+import bencode2
 import msgspec
 import pytest
 
@@ -270,3 +271,28 @@ class TestTorrentFileName:
     def test_a_plain_file_name_whatever_the_name(self, name: str, file_name: str) -> None:
         source = source_from_infohash(HASH)
         assert msgspec.structs.replace(source, name=name).file_name == file_name
+
+
+class TestMalformedSources:
+    @pytest.mark.parametrize(
+        "files",
+        [
+            [{b"length": 1, b"path": 5}],
+            [{b"length": 1, b"path": [5]}],
+            [{b"length": 1, b"path": []}],
+            [{b"length": 1}],
+            [{b"length": b"1", b"path": [b"a"]}],
+            [5],
+        ],
+    )
+    def test_bad_file_lists_are_invalid_torrents(self, files: list[object]) -> None:
+        info = {b"name": b"x", b"piece length": 16384, b"pieces": b"\x01" * 20, b"files": files}
+        with pytest.raises(aiobtclientapi.InvalidTorrentError, match=r"bad\.torrent: bad file list"):
+            source_from_metainfo(bencode2.bencode({b"info": info}), "bad.torrent")
+
+    @pytest.mark.parametrize("xt", ["urn:btmh:1220zzzz", "urn:btih:zzzz"])
+    def test_bad_magnet_infohashes_name_the_magnet(self, xt: str) -> None:
+        uri = f"magnet:?xt={xt}&dn=x"
+        with pytest.raises(aiobtclientapi.InvalidTorrentError) as info:
+            source_from_magnet(uri)
+        assert uri in str(info.value)
