@@ -37,7 +37,7 @@ def _quote(value: str) -> str:
 
 
 #: XML-RPC methods that change nothing, or nothing more when sent twice.
-_IDEMPOTENT_PREFIXES = ("system.", "d.multicall2", "download_list", "d.hash", "dht.statistics")
+_IDEMPOTENT_PREFIXES = ("system.client_version", "d.multicall2", "download_list", "d.hash", "dht.statistics")
 
 
 class RtorrentAdapter(AdapterBase):
