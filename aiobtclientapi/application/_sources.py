@@ -6,6 +6,7 @@ import asyncio
 import os
 import stat
 from collections.abc import Awaitable, Callable, Sequence
+from typing import BinaryIO
 
 from ..domain import errors
 from ..domain.infohash import is_infohash
@@ -23,18 +24,34 @@ TorrentFetcher = Callable[[str], Awaitable[bytes]]
 MAX_TORRENT_SIZE = 32 * 1024 * 1024
 
 
+def _read_at_most(file: BinaryIO, limit: int, *, first: int) -> bytes:
+    """Up to `limit` bytes of `file`, asking for `first` bytes first and 64 KiB at a
+    time after that (a read of n bytes allocates n bytes, whatever the file holds)."""
+    chunks: list[bytes] = []
+    total = 0
+    size = first
+    while total < limit:
+        chunk = file.read(min(size, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        size = 64 * 1024
+    return b"".join(chunks)
+
+
 def _read_file(path: str) -> bytes:
     """A regular file's bytes, never more than MAX_TORRENT_SIZE whatever its size says."""
     try:
         # Non-blocking: opening a fifo must not wait for a writer.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            if stat.S_ISDIR(mode):
+            status = os.fstat(file.fileno())
+            if stat.S_ISDIR(status.st_mode):
                 raise errors.ReadError(f"{path}: Is a directory")
-            if not stat.S_ISREG(mode):
+            if not stat.S_ISREG(status.st_mode):
                 raise errors.ReadError(f"{path}: Not a regular file")
-            data = file.read(MAX_TORRENT_SIZE + 1)
+            data = _read_at_most(file, MAX_TORRENT_SIZE + 1, first=min(status.st_size, MAX_TORRENT_SIZE) + 1)
         if len(data) > MAX_TORRENT_SIZE:
             raise errors.ReadError(f"{path}: File too large (over {MAX_TORRENT_SIZE} bytes)")
         return data
