@@ -635,9 +635,10 @@ async def test_a_withheld_reply_fails_nothing_the_daemon_did(
 
 
 async def test_a_torrent_name_is_never_a_path_for_the_daemon(daemon: DelugeDaemon, tmp_path: Path) -> None:
-    # Deluge joins the file name it is given to its folder for copies of .torrent files.
-    copies = tmp_path / "copies"
-    copies.mkdir()
+    # Deluge joins the file name it is given to its folder for copies of .torrent files
+    # (in the daemon's workdir: a container sees only that).
+    copies = daemon.workdir / f"copies-{tmp_path.name}" / "copies"
+    copies.mkdir(parents=True)
     info = {b"name": b"../escaped/x", b"length": 5, b"piece length": 16384, b"pieces": b"\x01" * 20}
     evil = tmp_path / "evil.torrent"
     evil.write_bytes(bencode2.bencode({b"info": info}))
@@ -649,7 +650,7 @@ async def test_a_torrent_name_is_never_a_path_for_the_daemon(daemon: DelugeDaemo
             assert response.success, response.errors
             await _poll(lambda: asyncio.to_thread(lambda: sorted(p.name for p in copies.iterdir())), bool, "the copy")
             assert sorted(p.name for p in copies.iterdir()) == ["x.torrent"]
-            assert not (tmp_path / "escaped").exists()
+            assert not (copies.parent / "escaped").exists()
             await api.call("core.remove_torrents", response.added, False)
         finally:
             await api.call("core.set_config", config)
