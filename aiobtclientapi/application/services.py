@@ -99,7 +99,7 @@ class TorrentService:
         ambiguous_grace: float | None = None,
         resend: Callable[[list[str]], Awaitable[object]] | None = None,
         missing_within: Mapping[str, float] | None = None,
-    ) -> tuple[dict[str, TorrentStatus | None], set[str]]:
+    ) -> tuple[dict[str, TorrentStatus | None], set[str], errors.Error | None]:
         """Poll until `done` holds for every torrent, or the deadline.
 
         A torrent for which `ambiguous` holds counts as done once that lasted
@@ -107,7 +107,8 @@ class TorrentService:
         client doesn't show is given up after its `missing_within` seconds
         (the deadline if it has none). Torrents the client still shows are
         asked again with `resend` every ``policy.resend_after`` seconds.
-        Returns the last status seen of each torrent and the ones not done.
+        Returns the last status seen of each torrent, the ones not done and,
+        if a request failed (the client went away), the error that ended it.
         """
         policy = self.policy
         grace = policy.ambiguous_grace if ambiguous_grace is None else ambiguous_grace
@@ -118,7 +119,10 @@ class TorrentService:
         ambiguous_since: dict[str, float] = {}
         last_sent = 0.0
         async for elapsed in poll_rounds(policy):
-            snapshot = await self.port.snapshot(sorted(pending))
+            try:
+                snapshot = await self.port.snapshot(sorted(pending))
+            except Exception as exc:
+                return last, pending | given_up, as_error(exc)
             for infohash in list(pending):
                 status = last[infohash] = snapshot.get(infohash)
                 if status is None:
@@ -138,9 +142,12 @@ class TorrentService:
                 break  # a request sent now would never be checked
             present = sorted(h for h in pending if last.get(h) is not None)
             if resend is not None and present and elapsed - last_sent > policy.resend_after:
-                await resend(present)
+                try:
+                    await resend(present)
+                except Exception as exc:
+                    return last, pending | given_up, as_error(exc)
                 last_sent = elapsed
-        return last, pending | given_up
+        return last, pending | given_up, None
 
     async def _known(self, infohashes: list[str], response: Response) -> Mapping[str, TorrentStatus]:
         """Snapshot of `infohashes`; an error in `response` for every unknown one."""
@@ -281,7 +288,7 @@ class TorrentService:
 
             grace = timing.started_shows_stopped
 
-        last, pending = await self._confirm(
+        last, pending, failure = await self._confirm(
             sent,
             done,
             ambiguous=ambiguous,
@@ -295,7 +302,10 @@ class TorrentService:
                 response.warnings.append(errors.TorrentAlreadyAdded(infohash, source.name))
                 response.already_added.append(infohash)
                 continue
-            if not shown:
+            if infohash in pending and failure is not None:
+                # The client went away before it showed this one: say why.
+                response.errors.append(_naming(failure, source.display))
+            elif not shown:
                 response.errors.append(
                     failures.get(infohash)
                     or errors.AddTorrentError(f"{source.display}: Torrent did not appear in {self.port.url.client}")
@@ -355,7 +365,7 @@ class TorrentService:
             def ambiguous(status: TorrentStatus) -> bool:
                 return status.stopped is None
 
-            last, pending = await self._confirm(
+            last, pending, failure = await self._confirm(
                 todo,
                 done,
                 ambiguous=ambiguous,
@@ -365,6 +375,8 @@ class TorrentService:
             for infohash in todo:
                 if infohash not in pending:
                     done_list.append(infohash)
+                elif failure is not None:
+                    response.errors.append(_naming(failure, names.get(infohash, infohash)))
                 elif last.get(infohash) is None:
                     response.errors.append(errors.NoSuchTorrentError(infohash))
                 else:

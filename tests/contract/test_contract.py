@@ -425,3 +425,53 @@ async def test_add_costs_requests_that_do_not_grow_with_the_torrents(target: Tar
         else:
             assert adds == count, sent
         assert sum(sent.values()) <= 15, sent
+
+
+async def test_frozen_daemon_times_out_then_recovers(target: Target) -> None:
+    # SIGSTOP: the daemon accepts connections (the kernel does) and answers nothing.
+    daemon = _daemon_of(target)
+    timeout = 2.0
+    api = target.make_api(timeout=timeout)
+    try:
+        await api.get_infohashes()
+        await asyncio.to_thread(daemon.freeze)
+        try:
+            started = time.monotonic()
+            with pytest.raises(aiobtclientapi.TimeoutError):
+                await api.get_infohashes()
+            assert time.monotonic() - started < timeout + 1
+            started = time.monotonic()
+            response = await api.stop(UNKNOWN)
+            assert [type(e) for e in response.errors] == [aiobtclientapi.TimeoutError], response.errors
+            assert time.monotonic() - started < timeout + 1
+        finally:
+            await asyncio.to_thread(daemon.thaw)
+        assert isinstance(await api.get_infohashes(), list)
+    finally:
+        await api.disconnect()
+
+
+async def test_daemon_killed_in_the_middle_of_a_batch(target: Target, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    # Every torrent gets its own answer, nothing hangs past the timeout, and the
+    # same API object works again once the daemon is back.
+    daemon = _daemon_of(target)
+    timeout = 5.0
+    torrents = [new_torrent(size=16 * 1024) for _ in range(500)]
+    api = target.make_api(timeout=timeout)
+    try:
+        await api.connect()
+        adding = asyncio.ensure_future(
+            api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True)
+        )
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await asyncio.to_thread(daemon.kill)
+        response = await asyncio.wait_for(adding, 2 * timeout + 10)
+        assert time.monotonic() - started < 2 * timeout + 10
+        assert len(response.added) + len(response.already_added) + len(response.errors) == len(torrents), response
+        assert all(isinstance(e, aiobtclientapi.Error) for e in response.errors)
+        await asyncio.to_thread(daemon.start)
+        assert isinstance(await api.get_infohashes(), list)
+        assert status_of(api) is ConnectionStatus.connected
+    finally:
+        await api.disconnect()

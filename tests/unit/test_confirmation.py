@@ -313,11 +313,14 @@ async def test_connection_errors_end_start_and_stop_with_the_error() -> None:
     assert port.methods() == ["snapshot", "start", "snapshot"]
 
 
-async def test_connection_lost_while_confirming_is_the_error() -> None:
+async def test_connection_lost_while_confirming_is_each_torrents_error() -> None:
     port = FakePort()
-    torrent = port.put(infohash(1)).infohash
+    first, second = (port.put(infohash(n), f"t{n}").infohash for n in (1, 2))
     port.fail_snapshots(CONNECTION_REFUSED, after=1)
-    assert await service(port).stop([torrent]) == expect(StopResponse, errors=[CONNECTION_REFUSED])
+    assert await service(port).stop([first, second]) == expect(
+        StopResponse,
+        errors=[CONNECTION_REFUSED.with_message(f"{name}: {CONNECTION_REFUSED}") for name in ("t1", "t2")],
+    )
     assert port.methods() == ["snapshot", "stop", "snapshot"]
 
 
@@ -593,11 +596,13 @@ async def test_add_connection_errors_are_the_error() -> None:
     assert port.methods() == ["snapshot"]
 
 
-async def test_add_connection_lost_while_confirming_is_the_error() -> None:
+async def test_add_connection_lost_while_confirming_is_each_torrents_error() -> None:
     port = FakePort()
-    uri, _ = magnet(1)
+    uris = [magnet(n)[0] for n in (1, 2)]
     port.fail_snapshots(CONNECTION_REFUSED, after=1)
-    assert await service(port).add([uri]) == expect(AddResponse, errors=[CONNECTION_REFUSED])
+    assert await service(port).add(uris) == expect(
+        AddResponse, errors=[CONNECTION_REFUSED.with_message(f"{uri}: {CONNECTION_REFUSED}") for uri in uris]
+    )
     assert port.methods() == ["snapshot", "add", "snapshot"]
 
 
