@@ -17,6 +17,7 @@ from aiobtclientapi import APIBase, ConnectionStatus, Response
 from aiobtclientapi.testing._daemon import Daemon
 from aiobtclientapi.testing._targets import Target
 from tests.contract.conftest import settle
+from tests.peers import serving
 
 UNKNOWN = "0000000000000000000000000000000000000001"
 
@@ -132,20 +133,13 @@ async def test_add_from_url(target: Target, api: APIBase, new_torrent) -> None: 
     app = web.Application()
     app.router.add_get("/t.torrent", serve_torrent)
     app.router.add_get("/404.torrent", not_found)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         response = await api.add(
             f"http://127.0.0.1:{port}/t.torrent",
             f"http://127.0.0.1:{port}/404.torrent",
             location=str(torrent.location),
             stopped=True,
         )
-    finally:
-        await runner.cleanup()
     assert response.added == [torrent.infohash]
     assert len(response.errors) == 1
     assert isinstance(response.errors[0], aiobtclientapi.ReadError)

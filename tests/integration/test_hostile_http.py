@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 import aiobtclientapi
+from tests.peers import serving
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 HTTP_CLIENTS = ["transmission", "qbittorrent"]
@@ -132,20 +133,13 @@ async def test_torrent_downloads_verify_certificates_whatever_the_client_options
 
     app = web.Application()
     app.router.add_get("/t.torrent", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(app, ssl_context=context) as port:
         with container.port.override(providers.Factory(MemoryAdapter)):
             api = aiobtclientapi.api("transmission", "localhost", tls_verify=False)
         response = await api.add(f"https://127.0.0.1:{port}/t.torrent")
         [error] = response.errors
         assert isinstance(error, aiobtclientapi.ReadError)
         assert "certificate verification failed" in str(error), error
-    finally:
-        await runner.cleanup()
 
 
 #: A reply nested deeper than any decoder recurses.
@@ -184,12 +178,7 @@ def _deeply_nested_peer(client: str) -> web.Application:
 
 @pytest.mark.parametrize("client", HTTP_CLIENTS)
 async def test_deeply_nested_replies_are_errors_not_crashes(client: str) -> None:
-    runner = web.AppRunner(_deeply_nested_peer(client))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(_deeply_nested_peer(client)) as port:
         api = aiobtclientapi.api(client, f"user:hunter2@127.0.0.1:{port}", timeout=5)
         with pytest.raises(aiobtclientapi.ResponseError) as info:
             await api.get_infohashes()
@@ -201,8 +190,6 @@ async def test_deeply_nested_replies_are_errors_not_crashes(client: str) -> None
         added = await api.add("magnet:?xt=urn:btih:" + "1" * 40)
         assert not added.success and all(isinstance(e, aiobtclientapi.Error) for e in added.errors)
         await api.disconnect()
-    finally:
-        await runner.cleanup()
 
 
 async def test_many_torrent_urls_share_a_few_connections() -> None:
@@ -229,12 +216,7 @@ async def test_many_torrent_urls_share_a_few_connections() -> None:
 
     app = web.Application()
     app.router.add_get("/{name}.torrent", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(app) as port:
         with container.port.override(providers.Factory(MemoryAdapter)):
             api = aiobtclientapi.api("transmission", "localhost")
         urls = [f"http://127.0.0.1:{port}/t{i}.torrent" for i in range(count)]
@@ -243,5 +225,3 @@ async def test_many_torrent_urls_share_a_few_connections() -> None:
         assert len(response.added) == count
         assert most <= TorrentDownloader.concurrency, most
         assert len(peers) <= TorrentDownloader.concurrency, len(peers)  # connections reused
-    finally:
-        await runner.cleanup()

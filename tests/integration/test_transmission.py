@@ -15,6 +15,7 @@ from aiobtclientapi.testing._daemon import NativeProcess, wait_until
 from aiobtclientapi.testing._pool import TargetPool
 from aiobtclientapi.testing._torrents import make_torrent
 from tests.contract.conftest import settle
+from tests.peers import serving
 
 
 @pytest.fixture(scope="module", params=[target_param(i) for i in transmission.target_ids()])
@@ -126,13 +127,8 @@ async def test_a_failed_add_request_fails_its_torrent_alone(
 
     app = web.Application()
     app.router.add_post("/transmission/rpc", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    proxy_port = runner.addresses[0][1]
     torrents = [make_torrent(daemon.download_dir, tmp_path, size=16 * 1024) for _ in range(4)]
-    try:
+    async with serving(app) as proxy_port:
         api = aiobtclientapi.api("transmission", f"{daemon.username}:{daemon.password}@127.0.0.1:{proxy_port}")
         async with api:
             response = await api.add(*(str(t.torrent_path) for t in torrents), stopped=True)
@@ -147,5 +143,3 @@ async def test_a_failed_add_request_fails_its_torrent_alone(
             present = await tm_target.raw_infohashes(direct)
             assert {t.infohash for t in torrents} & present == set(response.added)
             await direct.call("torrent-remove", ids=response.added)
-    finally:
-        await runner.cleanup()
