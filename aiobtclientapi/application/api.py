@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from ..domain import errors
 from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
 from ..domain.status import ConnectionStatus
-from ..domain.url import ClientURL
+from ..domain.url import ClientURL, mask_password
 from ._poller import PollPolicy
 from ._sources import TorrentFetcher
 from .ports import ClientPort, StatusListener
@@ -17,7 +17,7 @@ from .services import Interval, TorrentService, as_error
 
 
 async def _no_fetch(url: str) -> bytes:
-    raise errors.NotImplementedError(f"{url}: no way to download torrents was configured")
+    raise errors.NotImplementedError(f"{mask_password(url)}: no way to download torrents was configured")
 
 
 class APIBase:

@@ -89,7 +89,7 @@ class RtorrentAdapter(AdapterBase):
         return await self._request(lambda: self._transport.multicall_groups(groups), idempotent=idempotent)
 
     async def _multicall(self, calls: Sequence[Call], *, idempotent: bool) -> list[Any]:
-        return [group[0] for group in await self._multicall_groups([[call] for call in calls], idempotent=idempotent)]
+        return await self._request(lambda: self._transport.multicall(calls), idempotent=idempotent)
 
     # --- reading ---------------------------------------------------------------------
     async def _all_rows(self) -> list[_wire.TorrentRow]:
