@@ -30,6 +30,7 @@ from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
 from .. import _tls
+from . import _rencode
 
 PROTOCOL_VERSION = 1
 HEADER = struct.Struct("!BI")
@@ -40,9 +41,12 @@ RPC_EVENT = 3
 
 #: A frame announcing more compressed bytes than this is refused before we
 #: buffer it, and one inflating to more than MAX_DECOMPRESSED is refused while
-#: inflating: a broken or hostile peer can't make us allocate without bound.
-MAX_FRAME = 64 * 1024 * 1024
-MAX_DECOMPRESSED = 256 * 1024 * 1024
+#: inflating; the decoded value is bounded by _rencode's limits. Together
+#: they keep the bytes one reply makes us hold under 100 MB. A listing of
+#: 10,000 torrents is 2 MB of rencode compressed to 0.4 MB: the limits leave
+#: room for about 130,000 torrents (_rencode.MAX_DECODED binds first).
+MAX_FRAME = 16 * 1024 * 1024
+MAX_DECOMPRESSED = 64 * 1024 * 1024
 
 #: Sent by deluge-console/deluge-gtk 2.0.3 too; the daemon refuses a login
 #: without it (IncompatibleClient).
@@ -90,8 +94,6 @@ class FrameDecoder:
         self._length: int | None = None
 
     def feed(self, data: bytes) -> list[Any]:
-        import rencode  # lazy: only Deluge needs it
-
         self._buffer += data
         messages: list[Any] = []
         while True:
@@ -111,25 +113,26 @@ class FrameDecoder:
                 self._length = length
             if len(self._buffer) < self._length:
                 break
-            body = bytes(self._buffer[: self._length])
+            messages.append(self._decode(self._length))
             del self._buffer[: self._length]
             self._length = None
-            inflater = zlib.decompressobj()
+        return messages
+
+    def _decode(self, length: int) -> Any:
+        inflater = zlib.decompressobj()
+        with memoryview(self._buffer) as view:
             try:
-                raw = inflater.decompress(body, MAX_DECOMPRESSED)
+                raw = inflater.decompress(view[:length], MAX_DECOMPRESSED)
             except zlib.error as exc:
                 raise errors.ConnectionError(f"{self._where}: undecodable reply: zlib: {exc}") from exc
-            if inflater.unconsumed_tail:
-                raise errors.ConnectionError(f"{self._where}: reply inflates to more than {MAX_DECOMPRESSED} bytes")
-            if not inflater.eof:
-                raise errors.ConnectionError(f"{self._where}: undecodable reply: truncated zlib stream")
-            try:
-                messages.append(rencode.loads(raw, decode_utf8=True))
-            except Exception as exc:  # rencode raises ValueError, IndexError, ...
-                raise errors.ConnectionError(
-                    f"{self._where}: undecodable reply: rencode: {type(exc).__name__}: {exc}"
-                ) from exc
-        return messages
+        if inflater.unconsumed_tail:
+            raise errors.ConnectionError(f"{self._where}: reply inflates to more than {MAX_DECOMPRESSED} bytes")
+        if not inflater.eof:
+            raise errors.ConnectionError(f"{self._where}: undecodable reply: truncated zlib stream")
+        try:
+            return _rencode.loads(raw)
+        except _rencode.RencodeError as exc:
+            raise errors.ConnectionError(f"{self._where}: undecodable reply: rencode: {exc}") from exc
 
     def _unsupported(self, first: int) -> str:
         if first == 0x78:  # zlib header without our framing: Deluge 1.x
