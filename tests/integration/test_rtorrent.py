@@ -23,6 +23,7 @@ import aiobtclientapi
 from aiobtclientapi import APIBase
 from aiobtclientapi._registry import parse_url
 from aiobtclientapi.adapters.rtorrent import RtorrentAdapter
+from aiobtclientapi.adapters.rtorrent import _transport as rtorrent_transport
 from aiobtclientapi.application.ports import AddOptions, AddStatus, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.testing._containers import target_param
@@ -475,3 +476,52 @@ async def test_peer_sends_a_million_nested_arrays(hostile_peer: Any) -> None:
         await reply_and_close(writer, b"Status: 200 OK\r\nContent-Type: text/xml\r\n\r\n" + body)
 
     await expect_error(await hostile_peer(nested), aiobtclientapi.ResponseError, "nested deeper than", timeout=3)
+
+
+def _flat_reply(values: int) -> bytes:
+    return (
+        b"Status: 200 OK\r\nContent-Type: text/xml\r\n\r\n"
+        b"<?xml version='1.0'?><methodResponse><params><param><value><array><data>"
+        + b"<value><string>abcdefgh</string></value>" * values
+        + b"</data></array></value></param></params></methodResponse>"
+    )
+
+
+async def test_peer_sends_more_elements_than_allowed(hostile_peer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rtorrent_transport, "MAX_XML_ELEMENTS", 50_000)
+    body = _flat_reply(30_000)  # 60,000 elements
+
+    async def flat(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reply_and_close(writer, body)
+
+    await expect_error(await hostile_peer(flat), aiobtclientapi.ResponseError, "more than 50000 elements")
+
+
+async def test_a_reply_too_long_to_parse_times_out_while_the_loop_runs(hostile_peer: Any) -> None:
+    # 1.5 million values (60 MB) take seconds to parse: the parse runs in a
+    # thread, counts against the call's timeout and ends with it, and other
+    # tasks keep running meanwhile.
+    body = _flat_reply(1_500_000)
+
+    async def flat(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reply_and_close(writer, body)
+
+    longest_gap = 0.0
+
+    async def ticker() -> None:
+        nonlocal longest_gap
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            longest_gap = max(longest_gap, now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        await expect_error(await hostile_peer(flat), aiobtclientapi.TimeoutError, "timed out", timeout=1.0)
+    finally:
+        ticking.cancel()
+    assert longest_gap < 0.5, longest_gap

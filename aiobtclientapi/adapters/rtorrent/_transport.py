@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 import xmlrpc.client
 from collections.abc import Sequence
 from typing import Any
@@ -57,23 +58,40 @@ Call = tuple[str, Sequence[Any]]
 #: XML elements nested deeper than this end the parse: rTorrent's replies
 #: (d.multicall2 in system.multicall) nest about a dozen deep.
 MAX_XML_DEPTH = 64
+#: A reply with more elements than this is refused: about 100 bytes of Python
+#: objects each, so 256 MiB at most. A listing of 10,000 torrents holds ~30 per
+#: torrent (each value is two elements).
+MAX_XML_ELEMENTS = 2_500_000
+#: Replies longer than this are parsed in a worker thread, so that the event
+#: loop keeps running meanwhile (256 KiB take ~25 ms to parse).
+THREAD_PARSE_SIZE = 256 * 1024
+#: How many elements between two looks at the clock.
+_CLOCK_EVERY = 4096
 
 
-class _TooDeep(Exception):
-    pass
+class _Refused(Exception):
+    """The parse ended early: the reply is over a limit."""
 
 
 class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
-    """xmlrpc's Unmarshaller, refusing elements nested deeper than MAX_XML_DEPTH."""
+    """xmlrpc's Unmarshaller, refusing replies over MAX_XML_DEPTH, MAX_XML_ELEMENTS or a deadline."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None) -> None:
         super().__init__()
         self._depth = 0
+        self._elements = 0
+        self._deadline = deadline
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         self._depth += 1
+        self._elements += 1
         if self._depth > MAX_XML_DEPTH:
-            raise _TooDeep
+            raise _Refused(f"nested deeper than {MAX_XML_DEPTH}")
+        if self._elements % _CLOCK_EVERY == 0:
+            if self._elements > MAX_XML_ELEMENTS:
+                raise _Refused(f"more than {MAX_XML_ELEMENTS} elements")
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                raise TimeoutError
         super().start(tag, attrs)
 
     def end(self, tag: str) -> None:
@@ -81,12 +99,15 @@ class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
         super().end(tag)
 
 
-def parse_reply(data: bytes, where: object) -> Any:
-    """The value of an XML-RPC methodResponse; faults raise ResponseError."""
+def parse_reply(data: bytes, where: object, *, deadline: float | None = None) -> Any:
+    """The value of an XML-RPC methodResponse; faults raise ResponseError.
+
+    Past `deadline` (time.monotonic()) the parse ends with TimeoutError.
+    """
     from defusedxml import DefusedXmlException
     from defusedxml.xmlrpc import DefusedExpatParser
 
-    unmarshaller = _BoundedUnmarshaller()
+    unmarshaller = _BoundedUnmarshaller(deadline)
     try:
         parser = DefusedExpatParser(unmarshaller, forbid_dtd=True)
         parser.feed(data)
@@ -96,8 +117,10 @@ def parse_reply(data: bytes, where: object) -> Any:
         raise errors.ResponseError(f"{where}: {exc.faultString} (fault {exc.faultCode})") from exc
     except DefusedXmlException as exc:
         raise errors.ResponseError(f"{where}: refused XML-RPC reply: {type(exc).__name__}") from exc
-    except _TooDeep:
-        raise errors.ResponseError(f"{where}: refused XML-RPC reply: nested deeper than {MAX_XML_DEPTH}") from None
+    except _Refused as exc:
+        raise errors.ResponseError(f"{where}: refused XML-RPC reply: {exc}") from None
+    except TimeoutError:
+        raise errors.TimeoutError(f"{where}: timed out while reading the reply") from None
     except Exception as exc:  # expat.ExpatError, ResponseError, ValueError, TypeError, IndexError...
         raise errors.ResponseError(f"{where}: invalid XML-RPC reply: {type(exc).__name__}: {exc}") from exc
     if len(values) != 1:
@@ -191,7 +214,12 @@ class RtorrentTransport:
             body = xmlrpc.client.dumps(tuple(params), method, allow_none=False).encode("utf-8")
         except (TypeError, OverflowError) as exc:
             raise errors.ValueError(f"{self.url}: can't encode {method} arguments: {exc}") from exc
-        return parse_reply(await self.send(body, method), self.url)
+        # The parse counts against the call's timeout too.
+        deadline = time.monotonic() + self.options.timeout
+        reply = await self.send(body, method)
+        if len(reply) <= THREAD_PARSE_SIZE:
+            return parse_reply(reply, self.url, deadline=deadline)
+        return await asyncio.to_thread(parse_reply, reply, self.url, deadline=deadline)
 
     async def _multicall_chunk(self, calls: Sequence[Call]) -> list[Any]:
         structs = [{"methodName": method, "params": list(params)} for method, params in calls]
