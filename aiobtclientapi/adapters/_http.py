@@ -125,6 +125,8 @@ async def send(session: aiohttp.ClientSession, verb: str, target: str, where: ob
         raise errors.ConnectionError(f"{where}: TLS error: {exc}") from exc
     except aiohttp.ClientConnectorError as exc:
         raise errors.ConnectionError(f"{where}: {exc.strerror or 'connection failed'}") from exc
+    except aiohttp.TooManyRedirects as exc:
+        raise errors.ConnectionError(f"{where}: too many redirects ({len(exc.history)})") from exc
     except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
         raise errors.ConnectionError(f"{where}: {type(exc).__name__}") from exc
 

@@ -225,3 +225,65 @@ async def test_many_torrent_urls_share_a_few_connections() -> None:
         assert len(response.added) == count
         assert most <= TorrentDownloader.concurrency, most
         assert len(peers) <= TorrentDownloader.concurrency, len(peers)  # connections reused
+
+
+def _torrent_bytes(name: bytes) -> bytes:
+    info = {b"name": name, b"length": 5, b"piece length": 16384, b"pieces": b"\x01" * 20}
+    return bencode2.bencode({b"info": info})
+
+
+def _memory_api() -> aiobtclientapi.APIBase:
+    from dependency_injector import providers
+
+    from aiobtclientapi.adapters.memory import MemoryAdapter
+    from aiobtclientapi.container import container
+
+    with container.port.override(providers.Factory(MemoryAdapter)):
+        return aiobtclientapi.api("transmission", "localhost", timeout=5)
+
+
+async def test_torrent_download_credentials_stay_with_their_origin() -> None:
+    # The torrent host redirects to another origin (another port): the
+    # credentials of the URL are sent to the first only.
+    seen: dict[str, str | None] = {}
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen["elsewhere"] = request.headers.get("Authorization")
+        return web.Response(body=_torrent_bytes(b"moved"))
+
+    other = web.Application()
+    other.router.add_get("/t.torrent", elsewhere)
+    async with serving(other) as other_port:
+
+        async def origin(request: web.Request) -> web.Response:
+            seen["origin"] = request.headers.get("Authorization")
+            raise web.HTTPFound(f"http://127.0.0.1:{other_port}/t.torrent")
+
+        first = web.Application()
+        first.router.add_get("/t.torrent", origin)
+        async with serving(first) as port:
+            response = await _memory_api().add(f"http://user:CANARY-pw@127.0.0.1:{port}/t.torrent", stopped=True)
+    assert response.success, response.errors
+    assert seen["origin"] is not None and seen["origin"].startswith("Basic ")
+    assert seen["elsewhere"] is None
+
+
+async def test_a_redirect_loop_ends_in_a_read_error() -> None:
+    hits = 0
+
+    async def loop(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        raise web.HTTPFound(f"/t{hits}.torrent")
+
+    app = web.Application()
+    app.router.add_get("/{name}", loop)
+    async with serving(app) as port:
+        started = time.monotonic()
+        response = await _memory_api().add(f"http://user:CANARY-pw@127.0.0.1:{port}/t.torrent")
+    [error] = response.errors
+    assert isinstance(error, aiobtclientapi.ReadError), error
+    assert "too many redirects" in str(error)
+    assert "CANARY-pw" not in str(error)
+    assert time.monotonic() - started < 5
+    assert 1 < hits <= 20, hits
