@@ -12,7 +12,7 @@ from typing import Any
 from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
-from .. import _http
+from .. import _http, _json
 
 #: One file part of a multipart form: (field name, file name, content, content type).
 FilePart = tuple[str, str, bytes, str]
@@ -145,7 +145,4 @@ class QbittorrentTransport:
                 return reply.body
         if "json" not in content_type:
             return reply.body
-        try:
-            return msgspec.json.decode(reply.body)
-        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
-            raise errors.ResponseError(f"{self.url}: {method}: invalid JSON reply: {exc}") from exc
+        return _json.decode(reply.body, msgspec.json.decode, where=self.url, what=method)

@@ -15,6 +15,7 @@ from ...domain import errors
 from ...domain.source import TorrentSource
 from ...domain.torrent import TorrentStatus
 from ...domain.url import ClientURL
+from .. import _json
 from .._base import AdapterBase
 from .._http import HttpReply
 from ._transport import FilePart, Form, QbittorrentTransport
@@ -123,9 +124,11 @@ class QbittorrentAdapter(AdapterBase):
         reply = await self._transport.request("GET", "app/preferences")
         if reply.status == 200:
             try:
-                return _default_timing(decode_preferences(reply.body).refresh_interval)
-            except ValueError:  # msgspec errors subclass ValueError
-                self._log.debug("unexpected app/preferences reply")
+                preferences = _json.decode(reply.body, decode_preferences, where=self._url, what="app/preferences")
+            except errors.ResponseError as exc:
+                self._log.debug("unexpected app/preferences reply", error=str(exc))
+            else:
+                return _default_timing(preferences.refresh_interval)
         return _default_timing()
 
     async def _close(self) -> None:
@@ -165,10 +168,7 @@ class QbittorrentAdapter(AdapterBase):
             reply = await self._web("POST", "torrents/info", form=form)
         if reply.status != 200:
             raise self._transport.fail("torrents/info", reply)
-        try:
-            return decode_rows(reply.body)
-        except (ValueError, RecursionError) as exc:  # msgspec errors subclass ValueError
-            raise errors.ResponseError(f"{self._url}: torrents/info: unexpected reply: {exc}") from exc
+        return _json.decode(reply.body, decode_rows, where=self._url, what="torrents/info", typed=True)
 
     async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
         if not infohashes:

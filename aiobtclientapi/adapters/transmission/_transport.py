@@ -11,7 +11,7 @@ from ..._log import get_logger
 from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
-from .. import _http
+from .. import _http, _json
 from ._wire import LEGACY, Dialect, Outcome
 
 SESSION_ID_HEADER = "X-Transmission-Session-Id"
@@ -62,10 +62,7 @@ class TransmissionTransport:
         self._tag += 1
         started = time.monotonic()
         body = await self.post(msgspec.json.encode(self.dialect.request(method, arguments, self._tag)), method)
-        try:
-            outcome = self.dialect.decode(body)
-        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
-            raise errors.ResponseError(f"{self.url}: Invalid reply to {method}: {exc}") from exc
+        outcome = _json.decode(body, self.dialect.decode, where=self.url, what=method)
         self._log.debug(
             "rpc",
             method=method,
@@ -97,7 +94,4 @@ class TransmissionTransport:
         else:
             request = LEGACY.request(method, arguments, self._tag)
         body = await self.post(msgspec.json.encode(request), method)
-        try:
-            return msgspec.json.decode(body)
-        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
-            raise errors.ResponseError(f"{self.url}: Invalid reply to {method}: {exc}") from exc
+        return _json.decode(body, msgspec.json.decode, where=self.url, what=method)
