@@ -30,11 +30,16 @@ MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 
 
 class HttpReply:
-    """Status, headers and body of one HTTP reply."""
+    """Status, headers and body of one HTTP reply.
+
+    The body is the buffer it was read into, not a copy (replies may be tens
+    of MB): decoders take it as it is; ``bytes(reply.body)`` where bytes leave
+    the library.
+    """
 
     __slots__ = ("body", "headers", "status")
 
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytearray) -> None:
         self.status = status
         self.headers = headers
         self.body = body
@@ -106,15 +111,27 @@ async def send(session: aiohttp.ClientSession, verb: str, target: str, where: ob
     import aiohttp
 
     try:
+        return await _send(session, verb, target, where, **kwargs)
+    except aiohttp.InvalidURL:
+        pass  # raised below, out of this block: aiohttp's error holds the URL as given, password and all
+    raise errors.ConnectionError(f"{where}: invalid URL")
+
+
+async def _send(session: aiohttp.ClientSession, verb: str, target: str, where: object, **kwargs: Any) -> HttpReply:
+    import aiohttp
+
+    try:
         async with session.request(verb, target, **kwargs) as resp:
             body = bytearray()
             async for chunk in resp.content.iter_chunked(65536):
                 body += chunk
                 if len(body) > MAX_RESPONSE_SIZE:
                     raise errors.ResponseError(f"{where}: reply larger than {MAX_RESPONSE_SIZE} bytes")
-            return HttpReply(resp.status, dict(resp.headers), bytes(body))
+            return HttpReply(resp.status, dict(resp.headers), body)
     except errors.Error:
         raise
+    except aiohttp.InvalidURL:
+        raise  # for send(), which drops it
     except TimeoutError as exc:
         raise errors.TimeoutError(f"{where}: timed out") from exc
     except aiohttp.ClientConnectorCertificateError as exc:
@@ -216,4 +233,4 @@ class TorrentDownloader:
             raise errors.ReadError(f"{where}: HTTP {reply.status}")
         if len(reply.body) > MAX_TORRENT_SIZE:
             raise errors.ReadError(f"{where}: File too large ({len(reply.body)} bytes)")
-        return reply.body
+        return bytes(reply.body)

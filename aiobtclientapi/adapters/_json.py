@@ -30,7 +30,7 @@ VALUE_COST = 128
 STRUCT_COST = 512
 
 
-def decoded_size(body: bytes, *, typed: bool = False) -> int:
+def decoded_size(body: bytes | bytearray, *, typed: bool = False) -> int:
     """An upper bound of the memory decoding `body` takes (commas inside strings only raise it)."""
     containers = body.count(b"{") + body.count(b"[")
     if typed:
@@ -39,7 +39,9 @@ def decoded_size(body: bytes, *, typed: bool = False) -> int:
     return values * VALUE_COST + len(body)
 
 
-def decode(body: bytes, decoder: Callable[[bytes], T], *, where: object, what: str, typed: bool = False) -> T:
+def decode(
+    body: bytes | bytearray, decoder: Callable[[bytes | bytearray], T], *, where: object, what: str, typed: bool = False
+) -> T:
     """`decoder(body)` if the result fits MAX_DECODED; ResponseError otherwise or if it fails.
 
     `typed`: `decoder` builds Structs of a few fields, not every value.

@@ -17,7 +17,7 @@ from aiobtclientapi.adapters.transmission._wire import JSONRPC, LEGACY
 COUNT = 20_000
 
 #: The replies costing the most memory per byte, decoded the ways the adapters decode.
-DENSE: list[tuple[str, bytes, Callable[[bytes], Any], bool]] = [
+DENSE: list[tuple[str, bytes, Callable[[bytes | bytearray], Any], bool]] = [
     ("empty objects", b"[" + b"{}," * COUNT + b"{}]", msgspec.json.decode, False),
     ("empty arrays", b"[" + b"[]," * COUNT + b"[]]", msgspec.json.decode, False),
     ("floats", b"[" + b"1.5," * COUNT + b"1.5]", msgspec.json.decode, False),
@@ -40,7 +40,7 @@ DENSE: list[tuple[str, bytes, Callable[[bytes], Any], bool]] = [
 
 
 @pytest.mark.parametrize(("body", "decoder", "typed"), [case[1:] for case in DENSE], ids=[case[0] for case in DENSE])
-def test_the_estimate_is_an_upper_bound(body: bytes, decoder: Callable[[bytes], Any], typed: bool) -> None:
+def test_the_estimate_is_an_upper_bound(body: bytes, decoder: Callable[[bytes | bytearray], Any], typed: bool) -> None:
     estimate = _json.decoded_size(body, typed=typed)
     tracemalloc.start()
     try:
@@ -57,7 +57,7 @@ def test_a_reply_over_the_limit_is_refused_before_decoding(typed: bool, monkeypa
     monkeypatch.setattr(_json, "MAX_DECODED", 1024 * 1024)
     body = b"[" + b"{}," * 100_000 + b"{}]"
 
-    def never(body: bytes) -> Any:
+    def never(body: bytes | bytearray) -> Any:
         raise AssertionError("decoded")
 
     with pytest.raises(aiobtclientapi.ResponseError, match="would take more than 1048576 bytes"):

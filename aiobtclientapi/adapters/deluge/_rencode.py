@@ -66,7 +66,7 @@ class RencodeError(ValueError):
     """The bytes are not one rencoded value within the limits."""
 
 
-def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_decoded: int = MAX_DECODED) -> Any:
+def loads(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: int = MAX_DECODED) -> Any:
     """The value `data` holds (strings decoded as UTF-8); RencodeError if malformed or over a limit."""
     import rencode  # lazy: only Deluge needs it
 
@@ -77,7 +77,7 @@ def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_decoded: int = MAX_DEC
         raise RencodeError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def check(data: bytes, *, max_depth: int = MAX_DEPTH, max_decoded: int = MAX_DECODED) -> None:
+def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: int = MAX_DECODED) -> None:
     """Raise RencodeError unless `data` is one rencoded value within the limits.
 
     Malformed bytes are refused as soon as the walk sees them; what only the

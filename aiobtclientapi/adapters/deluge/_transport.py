@@ -47,6 +47,7 @@ RPC_EVENT = 3
 #: room for about 130,000 torrents (_rencode.MAX_DECODED binds first).
 MAX_FRAME = 16 * 1024 * 1024
 MAX_DECOMPRESSED = 64 * 1024 * 1024
+_INFLATE_STEP = 1024 * 1024
 
 #: Sent by deluge-console/deluge-gtk 2.0.3 too; the daemon refuses a login
 #: without it (IncompatibleClient).
@@ -119,20 +120,41 @@ class FrameDecoder:
         return messages
 
     def _decode(self, length: int) -> Any:
-        inflater = zlib.decompressobj()
-        with memoryview(self._buffer) as view:
-            try:
-                raw = inflater.decompress(view[:length], MAX_DECOMPRESSED)
-            except zlib.error as exc:
-                raise errors.ConnectionError(f"{self._where}: undecodable reply: zlib: {exc}") from exc
-        if inflater.unconsumed_tail:
-            raise errors.ConnectionError(f"{self._where}: reply inflates to more than {MAX_DECOMPRESSED} bytes")
-        if not inflater.eof:
-            raise errors.ConnectionError(f"{self._where}: undecodable reply: truncated zlib stream")
+        raw = bytearray()
         try:
+            self._inflate(length, raw)
             return _rencode.loads(raw)
         except _rencode.RencodeError as exc:
             raise errors.ConnectionError(f"{self._where}: undecodable reply: rencode: {exc}") from exc
+        finally:
+            # The error's traceback keeps this frame alive, and with it the
+            # buffer, while the call is resent on a new connection.
+            raw.clear()
+
+    def _inflate(self, length: int, raw: bytearray) -> None:
+        """Inflate the frame's first `length` bytes into `raw`, a step at a time.
+
+        In one call zlib builds the output in pieces and then joins them:
+        twice the size at the peak.
+        """
+        inflater = zlib.decompressobj()
+        with memoryview(self._buffer) as view:
+            pending: bytes | memoryview = view[:length]
+            try:
+                while not inflater.eof and len(raw) <= MAX_DECOMPRESSED:
+                    step = inflater.decompress(pending, _INFLATE_STEP)
+                    pending = inflater.unconsumed_tail
+                    if not step and not pending:
+                        break  # all input read, the stream unfinished
+                    raw += step
+            except zlib.error as exc:
+                raise errors.ConnectionError(f"{self._where}: undecodable reply: zlib: {exc}") from exc
+            finally:
+                del pending  # the view can't be released while a slice of it lives
+        if len(raw) > MAX_DECOMPRESSED:
+            raise errors.ConnectionError(f"{self._where}: reply inflates to more than {MAX_DECOMPRESSED} bytes")
+        if not inflater.eof:
+            raise errors.ConnectionError(f"{self._where}: undecodable reply: truncated zlib stream")
 
     def _unsupported(self, first: int) -> str:
         if first == 0x78:  # zlib header without our framing: Deluge 1.x

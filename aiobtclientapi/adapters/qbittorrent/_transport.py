@@ -142,7 +142,7 @@ class QbittorrentTransport:
                 return reply.body.decode("utf-8")
             except UnicodeDecodeError:
                 # 4.5.2 serves torrents/export (a .torrent) as text/plain.
-                return reply.body
+                return bytes(reply.body)
         if "json" not in content_type:
-            return reply.body
+            return bytes(reply.body)
         return _json.decode(reply.body, msgspec.json.decode, where=self.url, what=method)

@@ -63,9 +63,6 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-#: Seconds a torrent qBittorrent accepted may take to show in torrents/info:
-#: it adds torrents asynchronously, a moment after answering "Ok.".
-APPEAR_WITHIN = 10.0
 #: It answers "Fails." (409 from 5.2) also to a duplicate of a torrent
 #: another request is adding: that one shows a moment later.
 REFUSED_MAY_SHOW_WITHIN = 1.0
@@ -76,12 +73,17 @@ _IDEMPOTENT_POSTS = frozenset(
 )
 
 
-def _default_timing(refresh_interval_ms: int = 1500) -> ClientTiming:
+def _default_timing(appear_within: float, refresh_interval_ms: int = 1500) -> ClientTiming:
     """qBittorrent reports states it refreshes every `refresh_interval` (1.5 s by
-    default): a change shows up to that much later, plus a margin."""
+    default): a change shows up to that much later, plus a margin.
+
+    It adds torrents asynchronously, a moment after answering "Ok.", and drops
+    those it has not added yet when it is stopped: one it doesn't show within
+    `appear_within` seconds (the request timeout) was not added.
+    """
     return ClientTiming(
         state_latency=max(refresh_interval_ms, 0) / 1000 + 0.5,
-        appear_within=APPEAR_WITHIN,
+        appear_within=appear_within,
         refused_may_show_within=REFUSED_MAY_SHOW_WITHIN,
     )
 
@@ -93,7 +95,8 @@ class QbittorrentAdapter(AdapterBase):
         super().__init__(url, options)
         self._transport = QbittorrentTransport(url, options, self._log)
         self._names: WebApiNames | None = None
-        self.timing = _default_timing()
+        self._appear_within = options.timeout
+        self.timing = _default_timing(self._appear_within)
 
     @property
     def request_counts(self) -> Mapping[str, int]:
@@ -128,8 +131,8 @@ class QbittorrentAdapter(AdapterBase):
             except errors.ResponseError as exc:
                 self._log.debug("unexpected app/preferences reply", error=str(exc))
             else:
-                return _default_timing(preferences.refresh_interval)
-        return _default_timing()
+                return _default_timing(self._appear_within, preferences.refresh_interval)
+        return _default_timing(self._appear_within)
 
     async def _close(self) -> None:
         self._names = None

@@ -27,29 +27,34 @@ def frame(body: bytes) -> bytes:
     return b"%d:%s,%s" % (len(headers), headers, body)
 
 
-def split_reply(raw: bytes, where: object) -> bytes:
-    """The body of a CGI-style reply: headers, a blank line, the body.
+def split_reply(raw: bytes | bytearray, where: object) -> memoryview:
+    """The body of a CGI-style reply: headers, a blank line, the body (a view of `raw`, not a copy).
 
-    rTorrent answers with a ``Status:`` line only on errors; a status other
-    than 200 is reported as a ResponseError.
+    A status other than 200 is reported as a ResponseError; a body shorter
+    than its Content-Length (which rTorrent sends) as a ConnectionError: the
+    connection was closed in the middle of the reply.
     """
     for separator in (b"\r\n\r\n", b"\n\n"):
         index = raw.find(separator, 0, MAX_HEADER_SIZE)
         if index >= 0:
-            head, body = raw[:index], raw[index + len(separator) :]
+            head, body = bytes(raw[:index]), memoryview(raw)[index + len(separator) :]
             break
     else:
         raise errors.ResponseError(f"{where}: invalid SCGI reply: no header block")
     for line in head.decode("latin-1").splitlines():
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "status":
-            code = value.strip().split(" ", 1)[0]
+        name, _, value = (part.strip() for part in line.partition(":"))
+        if name.lower() == "status":
+            code = value.split(" ", 1)[0]
             if code != "200":
-                raise errors.ResponseError(f"{where}: SCGI status {value.strip()}")
+                raise errors.ResponseError(f"{where}: SCGI status {value}")
+        elif name.lower() == "content-length" and value.isdigit() and len(body) < int(value):
+            raise errors.ConnectionError(
+                f"{where}: connection closed in the middle of the reply ({len(body)} of {value} bytes)"
+            )
     return body
 
 
-async def _exchange(opener: Opener, request: bytes, where: object, limit: int) -> bytes:
+async def _exchange(opener: Opener, request: bytes, where: object, limit: int) -> bytearray:
     reader, writer = await opener()
     try:
         writer.write(request)
@@ -62,7 +67,7 @@ async def _exchange(opener: Opener, request: bytes, where: object, limit: int) -
             raw += chunk
             if len(raw) > limit:
                 raise errors.ResponseError(f"{where}: reply larger than {limit} bytes")
-        return bytes(raw)
+        return raw
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -76,7 +81,7 @@ async def scgi_request(
     where: object,
     timeout: float,
     limit: int = MAX_REPLY_SIZE,
-) -> bytes:
+) -> memoryview:
     """Send `body` over a new connection and return the reply's body."""
     try:
         async with asyncio.timeout(timeout):

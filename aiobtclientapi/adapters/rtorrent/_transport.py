@@ -53,15 +53,22 @@ class CallFailure:
 
 
 Call = tuple[str, Sequence[Any]]
+#: A reply's body: over SCGI a view of the bytes received, not a copy.
+ReplyBody = bytes | bytearray | memoryview
 
 
 #: XML elements nested deeper than this end the parse: rTorrent's replies
 #: (d.multicall2 in system.multicall) nest about a dozen deep.
 MAX_XML_DEPTH = 64
-#: A reply with more elements than this is refused: about 100 bytes of Python
-#: objects each, so 256 MiB at most. A listing of 10,000 torrents holds ~30 per
-#: torrent (each value is two elements).
-MAX_XML_ELEMENTS = 2_500_000
+#: A reply with more elements than this is refused: each makes at most
+#: ELEMENT_COST bytes of Python objects, so 160 MB at most. A listing of
+#: 10,000 torrents has ~25 elements per torrent (each value is two:
+#: <value><i8>), 250,000 in all.
+MAX_XML_ELEMENTS = 1_000_000
+#: An upper bound of the memory one element costs once parsed, beyond the
+#: bytes of its text (the most, ~100-150 bytes, is a short untyped string:
+#: <value>ab</value>).
+ELEMENT_COST = 160
 #: Replies longer than this are parsed in a worker thread, so that the event
 #: loop keeps running meanwhile (256 KiB take ~25 ms to parse).
 THREAD_PARSE_SIZE = 256 * 1024
@@ -99,7 +106,7 @@ class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
         super().end(tag)
 
 
-def parse_reply(data: bytes, where: object, *, deadline: float | None = None) -> Any:
+def parse_reply(data: ReplyBody, where: object, *, deadline: float | None = None) -> Any:
     """The value of an XML-RPC methodResponse; faults raise ResponseError.
 
     Past `deadline` (time.monotonic()) the parse ends with TimeoutError.
@@ -189,14 +196,14 @@ class RtorrentTransport:
 
         return open_tcp
 
-    async def _post(self, http: _http.HttpClient, body: bytes) -> bytes:
+    async def _post(self, http: _http.HttpClient, body: bytes) -> ReplyBody:
         headers = {"Content-Type": "text/xml", **_http.basic_auth_headers(self.url)}
         reply = await http.request("POST", self.url.path, what="xmlrpc", data=body, headers=headers)
         if reply.status != 200:
             raise http.status_error(reply, "XML-RPC")
         return reply.body
 
-    async def send(self, body: bytes, method: str) -> bytes:
+    async def send(self, body: bytes, method: str) -> ReplyBody:
         """One request of XML-RPC `method`, its reply body."""
         self.requests[method] += 1
         if self._http is not None:

@@ -39,7 +39,7 @@ class TransmissionTransport:
         await self.http.close()
         self._session_id = None
 
-    async def post(self, body: bytes, method: str) -> bytes:
+    async def post(self, body: bytes, method: str) -> bytearray:
         """POST one RPC body and return the reply body, handling 409 and auth."""
         for _ in range(_MAX_SESSION_ID_RETRIES + 1):
             headers = {"Content-Type": "application/json", **_http.basic_auth_headers(self.url)}

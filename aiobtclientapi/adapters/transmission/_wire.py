@@ -166,7 +166,7 @@ class Dialect:
             return [snake(field) for field in value]
         return value
 
-    def decode(self, body: bytes) -> Outcome:
+    def decode(self, body: bytes | bytearray) -> Outcome:
         """Raises msgspec.DecodeError for a body of neither shape."""
         reply = self._decoder.decode(body)
         if isinstance(reply, LegacyReply):
