@@ -16,6 +16,7 @@ from ..domain.source import (
     source_from_magnet,
     source_from_metainfo,
 )
+from ..domain.url import mask_password, mask_uri
 
 #: Downloads the .torrent file at an http(s) URL; raises errors.Error.
 TorrentFetcher = Callable[[str], Awaitable[bytes]]
@@ -76,7 +77,7 @@ async def resolve_source(torrent: object, fetch: TorrentFetcher) -> TorrentSourc
         return source_from_magnet(torrent)
     if lower.startswith(("http://", "https://")):
         data = await fetch(torrent)
-        return source_from_metainfo(data, torrent)
+        return source_from_metainfo(data, mask_password(torrent))
     if is_infohash(torrent) and not os.path.exists(torrent):
         return source_from_infohash(torrent)
     data = await asyncio.to_thread(_read_file, torrent)
@@ -91,7 +92,9 @@ async def resolve_sources(torrents: Sequence[object], fetch: TorrentFetcher) -> 
         if isinstance(result, (TorrentSource, errors.Error)):
             out.append(result)
         elif isinstance(result, Exception):
-            out.append(errors.ReadError(f"{torrent}: {result}"))
+            # Not its text: a third-party message may quote a URL with its password.
+            shown = mask_uri(torrent) if isinstance(torrent, str) else repr(torrent)
+            out.append(errors.ReadError(f"{shown}: unexpected {type(result).__name__}"))
         else:  # BaseException: cancellation and the like go on up
             raise result
     return out

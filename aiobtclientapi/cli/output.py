@@ -6,12 +6,20 @@ import pprint
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from ..domain.url import mask_uri
+
 #: Response field names are right-aligned to this width.
 FIELD_WIDTH = 18
 
 
+def _masked(value: Any) -> Any:
+    """An argument as btclient shows it: passwords in URLs and magnet URIs masked."""
+    return mask_uri(value) if isinstance(value, str) else value
+
+
 def format_call(method: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
-    parts = [repr(arg) for arg in args] + [f"{key}={value!r}" for key, value in kwargs.items()]
+    """The call as btclient shows it, passwords in URL arguments masked."""
+    parts = [repr(_masked(arg)) for arg in args] + [f"{key}={_masked(value)!r}" for key, value in kwargs.items()]
     return f"{method}({', '.join(parts)})"
 
 

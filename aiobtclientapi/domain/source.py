@@ -10,6 +10,7 @@ import msgspec
 
 from . import errors
 from .infohash import normalize_infohash
+from .url import mask_uri
 
 
 class TorrentFile(msgspec.Struct, frozen=True):
@@ -110,7 +111,11 @@ def source_from_metainfo(data: bytes, display: str) -> TorrentSource:
 
 
 def source_from_magnet(uri: str) -> TorrentSource:
-    """Parse a ``magnet:`` URI; it must carry a BitTorrent v1 or v2 ``xt``."""
+    """Parse a ``magnet:`` URI; it must carry a BitTorrent v1 or v2 ``xt``.
+
+    Shown with the passwords of its tracker and web seed URLs masked.
+    """
+    shown = mask_uri(uri)
     query = urllib.parse.urlsplit(uri).query
     params = urllib.parse.parse_qs(query)
     infohash = None
@@ -119,17 +124,17 @@ def source_from_magnet(uri: str) -> TorrentSource:
             try:
                 infohash = normalize_infohash(xt[9:])
             except errors.ValueError as exc:
-                raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: {exc}") from exc
+                raise errors.InvalidTorrentError(f"Invalid magnet URI: {shown}: {exc}") from exc
             break
         if xt.lower().startswith("urn:btmh:1220") and infohash is None:
             try:
                 infohash = normalize_infohash(xt[13:])
             except errors.ValueError as exc:
-                raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: {exc}") from exc
+                raise errors.InvalidTorrentError(f"Invalid magnet URI: {shown}: {exc}") from exc
     if infohash is None:
-        raise errors.InvalidTorrentError(f"Invalid magnet URI: {uri}: no infohash")
+        raise errors.InvalidTorrentError(f"Invalid magnet URI: {shown}: no infohash")
     name = (params.get("dn") or [infohash])[0]
-    return TorrentSource(display=uri, infohash=infohash, name=name, magnet=uri)
+    return TorrentSource(display=shown, infohash=infohash, name=name, magnet=uri)
 
 
 def source_from_infohash(value: str) -> TorrentSource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.parse
 
@@ -120,7 +121,10 @@ class ClientURL:
 
     def __str__(self) -> str:
         if self.is_socket:
-            return f"file://{self.path}"
+            # A socket path is shown as given, except what looks like credentials:
+            # "user:pass@host:5000/RPC2" without a scheme is a socket path for
+            # rTorrent, and its password must not show.
+            return f"file://{mask_password(self.path)}"
         user = f"{self.username}:***@" if self.username or self.password else ""
         host = f"[{self.host}]" if ":" in self.host else self.host
         port = f":{self.port}" if self.port is not None else ""
@@ -157,14 +161,18 @@ def parse_client_url(
 
     scheme_rules = rules.schemes[scheme]
     rest = text[match.end() :] if match else text
-    try:
+    # urllib's errors are raised out of the except blocks, so that they are
+    # neither cause nor context: their messages quote parts of the URL, and a
+    # password holding "/", "?" or "#" ends up there ("Port could not be cast
+    # to integer value as '<part of the password>'").
+    problem = "invalid host"  # builtins.ValueError from urllib, e.g. "[::1"
+    with contextlib.suppress(ValueError):
         parts = urllib.parse.urlsplit("//" + rest)
-    except ValueError as exc:  # builtins.ValueError from urllib, e.g. "[::1"
-        raise errors.ValueError(f"Invalid {client} URL: invalid host: {mask_password(text)}") from exc
-    try:
+        problem = "invalid port"
         port = parts.port
-    except ValueError as exc:
-        raise errors.ValueError(f"Invalid {client} URL: invalid port: {mask_password(text)}") from exc
+        problem = ""
+    if problem:
+        raise errors.ValueError(f"Invalid {client} URL: {problem}: {mask_password(text)}")
     host = parts.hostname or ""
     if not host:
         raise errors.ValueError(f"Invalid {client} URL: no host: {mask_password(text)}")
@@ -203,3 +211,24 @@ def mask_password(text: str) -> str:
         return text
     username = credentials.split(":", 1)[0]
     return f"{scheme}{separator}{username}:***@{location}"
+
+
+def mask_uri(text: str) -> str:
+    """`text` (a URL, a magnet URI or a path, as a caller gave it) with its passwords masked.
+
+    A URL's password is masked as by :func:`mask_password`; in a magnet URI,
+    the passwords of the URLs in its parameters (``tr=``, ``ws=``, ``xs=``, ...)
+    are. Anything else is returned as it is.
+    """
+    if text[:7].lower() == "magnet:":
+        head, question, query = text.partition("?")
+        if not question:
+            return text
+        params = []
+        for param in query.split("&"):
+            key, equals, value = param.partition("=")
+            url = urllib.parse.unquote_plus(value)
+            masked = mask_password(url) if "://" in url else url
+            params.append(param if masked == url else f"{key}{equals}{urllib.parse.quote(masked, safe=':/*@')}")
+        return f"{head}?{'&'.join(params)}"
+    return mask_password(text) if "://" in text else text
