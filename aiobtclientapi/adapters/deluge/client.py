@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
@@ -47,6 +49,10 @@ class DelugeAdapter(AdapterBase):
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         super().__init__(url, options)
+        # A daemon stopped right after acknowledging core.add_torrent_file may
+        # never list the torrent (seen on 2.0.3, 2.2.0 and 2.2.1): waiting for
+        # it past the request timeout would only delay the answer.
+        self.timing = msgspec.structs.replace(self.timing, appear_within=self._options.timeout)
         self._transport = DelugeTransport(url, options, on_lost=self._lost_by_daemon)
 
     @property
