@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
+
+from aiobtclientapi.testing._daemon import require_binary
 
 
 @contextlib.asynccontextmanager
@@ -20,3 +24,18 @@ async def serving(app: web.Application, *, ssl_context: ssl.SSLContext | None = 
         yield int(runner.addresses[0][1])
     finally:
         await runner.cleanup()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and its key, made with openssl in `directory`."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            require_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key

@@ -15,7 +15,6 @@ import ctypes
 import dataclasses
 import gc
 import ssl
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 import aiobtclientapi
+from tests.peers import self_signed_certificate
 
 #: The peak RSS may grow by less than this while a call runs.
 MEMORY_BUDGET = 100 * 1024 * 1024
@@ -311,19 +311,7 @@ async def endless(writer: asyncio.StreamWriter, filler: bytes, limit: int = 256 
 @pytest.fixture(scope="session")
 def peer_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A throwaway self-signed certificate and its key, for TLS peers."""
-    from aiobtclientapi.testing._daemon import require_binary
-
-    directory = tmp_path_factory.mktemp("hostile-cert")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            require_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-            "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("hostile-cert"))
 
 
 @pytest.fixture(scope="session")

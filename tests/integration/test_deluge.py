@@ -14,7 +14,6 @@ import hashlib
 import os
 import ssl
 import struct
-import subprocess
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -33,9 +32,10 @@ from aiobtclientapi.adapters.deluge._transport import MAX_DECOMPRESSED, MAX_FRAM
 from aiobtclientapi.application.ports import AddOptions, AddStatus, ClientPort, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.domain.url import ClientURL
-from aiobtclientapi.testing._daemon import NativeRunner, require_binary
+from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._deluge import DelugeDaemon
 from aiobtclientapi.testing._torrents import make_torrent
+from tests.peers import self_signed_certificate
 
 
 @pytest.fixture(scope="module")
@@ -376,18 +376,8 @@ async def test_torrent_added_event(adapter: DelugeAdapter, daemon: DelugeDaemon,
 # --- a hostile peer ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def peer_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate and key, made with openssl."""
-    directory = tmp_path_factory.mktemp("peer-cert")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            require_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-            "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    """A throwaway self-signed certificate and key."""
+    return self_signed_certificate(tmp_path_factory.mktemp("peer-cert"))
 
 
 def _frame(obj: Any) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from aiohttp import web
 
 import aiobtclientapi
-from tests.peers import serving
+from tests.peers import self_signed_certificate, serving
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 HTTP_CLIENTS = ["transmission", "qbittorrent"]
@@ -119,12 +118,7 @@ async def test_torrent_downloads_verify_certificates_whatever_the_client_options
     from aiobtclientapi.adapters.memory import MemoryAdapter
     from aiobtclientapi.container import container
 
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from typing import Any
 
 import pytest
 
@@ -23,16 +24,21 @@ DENSE = {
 }
 
 
+def parsed_and_peak(body: bytes) -> tuple[Any, int]:
+    """The parsed reply and the peak memory the parse took."""
+    tracemalloc.start()
+    try:
+        parsed = _transport.parse_reply(body, "test")
+        return parsed, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("shape", DENSE)
 def test_parsing_costs_less_than_element_cost_each(shape: str) -> None:
     value, elements = DENSE[shape]
     body = HEAD + b"<array><data>" + value * COUNT + b"</data></array>" + TAIL
-    tracemalloc.start()
-    try:
-        parsed = _transport.parse_reply(body, "test")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    parsed, peak = parsed_and_peak(body)
     assert len(parsed) == COUNT
     assert peak <= COUNT * elements * _transport.ELEMENT_COST + len(body), peak / (COUNT * elements)
 
@@ -40,11 +46,6 @@ def test_parsing_costs_less_than_element_cost_each(shape: str) -> None:
 def test_members_cost_less_than_element_cost_each() -> None:
     members = b"".join(b"<member><name>k%d</name><value>1</value></member>" % i for i in range(COUNT))
     body = HEAD + b"<struct>" + members + b"</struct>" + TAIL
-    tracemalloc.start()
-    try:
-        parsed = _transport.parse_reply(body, "test")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    parsed, peak = parsed_and_peak(body)
     assert len(parsed) == COUNT
     assert peak <= COUNT * 3 * _transport.ELEMENT_COST + len(body), peak / (COUNT * 3)
