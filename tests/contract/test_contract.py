@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import aiobtclientapi
 from aiobtclientapi import APIBase, ConnectionStatus, Response
+from aiobtclientapi.application.ports import AddOptions, AddOutcome
+from aiobtclientapi.domain.source import TorrentSource
 from aiobtclientapi.testing._daemon import Daemon
 from aiobtclientapi.testing._targets import Target
 from tests.contract.conftest import settle
@@ -445,23 +448,36 @@ async def test_frozen_daemon_times_out_then_recovers(target: Target) -> None:
         await api.disconnect()
 
 
-async def test_daemon_killed_in_the_middle_of_a_batch(target: Target, new_torrent) -> None:  # type: ignore[no-untyped-def]
+async def test_daemon_killed_in_the_middle_of_a_batch(  # type: ignore[no-untyped-def]
+    target: Target, new_torrent, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Every torrent gets its own answer, nothing hangs past the timeout, and the
     # same API object works again once the daemon is back.
     daemon = _daemon_of(target)
     timeout = 5.0
     torrents = [new_torrent(size=16 * 1024) for _ in range(500)]
     api = target.make_api(timeout=timeout)
+    # The daemon is killed as the add requests go out, however long reading the
+    # files took: killed before, the call would only see a daemon that is gone.
+    add = api.port.add
+    killed: list[float] = []
+
+    async def add_while_the_daemon_dies(sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
+        adding = asyncio.ensure_future(add(sources, options))
+        await asyncio.to_thread(daemon.kill)
+        killed.append(time.monotonic())
+        return await adding
+
     try:
         await api.connect()
-        adding = asyncio.ensure_future(
-            api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True)
+        monkeypatch.setattr(api.port, "add", add_while_the_daemon_dies)
+        response = await asyncio.wait_for(
+            api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True),
+            2 * timeout + 60,
         )
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
-        await asyncio.to_thread(daemon.kill)
-        response = await asyncio.wait_for(adding, 2 * timeout + 10)
-        assert time.monotonic() - started < 2 * timeout + 10
+        monkeypatch.undo()
+        assert killed, "the add primitive was never called"
+        assert time.monotonic() - killed[0] < 2 * timeout + 10
         assert len(response.added) + len(response.already_added) + len(response.errors) == len(torrents), response
         assert all(isinstance(e, aiobtclientapi.Error) for e in response.errors)
         await asyncio.to_thread(daemon.start)

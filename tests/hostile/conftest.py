@@ -1,10 +1,10 @@
 """The bounds every hostile-peer case is held to, and the pieces its peers are made of.
 
-Memory is measured in this process, honestly: free memory is handed back to
-the system, VmRSS is read, the peak (VmHWM) is reset through
-/proc/self/clear_refs, the call runs, and the growth is VmHWM afterwards minus
-VmRSS before. A peer's own payload is built before the measurement starts and
-sent in slices of it, so what grows is what the client holds.
+The peer runs here, in the test's event loop; the client's calls run in a
+new process for each case (tests/hostile/_child.py), which measures them:
+free memory is handed back to the system, VmRSS is read, the peak (VmHWM) is
+reset through /proc/self/clear_refs, the call runs, and the growth is VmHWM
+afterwards minus VmRSS before. What grows is what the client holds.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import contextlib
 import ctypes
 import dataclasses
 import gc
+import json
+import re
+import signal
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +26,6 @@ from typing import Any
 
 import pytest
 
-import aiobtclientapi
 from tests.peers import self_signed_certificate
 
 #: The peak RSS may grow by less than this while a call runs.
@@ -144,16 +147,6 @@ def _names(classes: ErrorClasses) -> str:
     return " or ".join(c.__name__ for c in (classes if isinstance(classes, tuple) else (classes,)))
 
 
-def problems_with_error(error: BaseException | None, expected: ErrorClasses, what: str) -> list[str]:
-    if error is None:
-        return [f"{what}: no error, expected {_names(expected)}"]
-    if not isinstance(error, aiobtclientapi.Error):
-        return [f"{what}: {type(error).__module__}.{type(error).__name__} escaped (not ours): {error!r:.300}"]
-    if not isinstance(error, expected):
-        return [f"{what}: {type(error).__name__} ({error}), expected {_names(expected)}"]
-    return []
-
-
 def problems_with_bounds(m: Measurement, timeout: float, what: str) -> list[str]:
     problems = []
     if m.seconds >= timeout + TIME_SLACK:
@@ -176,7 +169,7 @@ RECORDS: list[Record] = []
 
 
 class Probe:
-    """Measures the calls of one test, collects what is wrong with them, and fails the test at the end."""
+    """Collects what is wrong with the calls of one test, and fails the test at the end."""
 
     def __init__(self, test: str) -> None:
         self.test = test
@@ -185,34 +178,6 @@ class Probe:
     def judge(self, label: str, m: Measurement, problems: list[str]) -> None:
         RECORDS.append(Record(self.test, label, m, not problems))
         self.problems += problems
-
-    async def expect_raises(
-        self, label: str, call: Callable[[], Awaitable[Any]], expected: ErrorClasses, timeout: float
-    ) -> Measurement:
-        """`call()` must raise `expected`, within the bounds."""
-        m = await measure(call)
-        problems = problems_with_error(m.error, expected, label)
-        if m.error is None:
-            problems = [f"{label}: returned {m.result!r:.200} instead of raising {_names(expected)}"]
-        self.judge(label, m, problems + problems_with_bounds(m, timeout, label))
-        return m
-
-    async def expect_reported(
-        self, label: str, call: Callable[[], Awaitable[Any]], expected: ErrorClasses, timeout: float
-    ) -> Measurement:
-        """`call()` (a multi-torrent operation) must return a Response holding one `expected` error."""
-        m = await measure(call)
-        problems: list[str] = []
-        if m.error is not None:
-            problems.append(f"{label}: raised {type(m.error).__name__} ({m.error!s:.300}) instead of reporting it")
-        elif not isinstance(m.result, aiobtclientapi.Response):
-            problems.append(f"{label}: returned {m.result!r:.200}, not a Response")
-        elif m.result.success or len(m.result.errors) != 1:
-            problems.append(f"{label}: expected one error in the Response, got {m.result!r:.300}")
-        else:
-            problems += problems_with_error(m.result.errors[0], expected, label)
-        self.judge(label, m, problems + problems_with_bounds(m, timeout, label))
-        return m
 
     def verdict(self) -> None:
         if self.problems:
@@ -227,13 +192,87 @@ def probe(request: pytest.FixtureRequest) -> Probe:
     return Probe(request.node.nodeid.split("::", 1)[-1])
 
 
-async def check_api(probe: Probe, api: aiobtclientapi.APIBase, expected: ErrorClasses, timeout: float) -> None:
-    """The two kinds of call against a hostile peer: a listing raises, a multi-torrent operation reports."""
+# --- the calls, each case in a fresh process ----------------------------------------------------------
+#: The child process may map this much, so that a decoder building gigabytes can't hurt the machine.
+CHILD_MEMORY_CAP = 2 * 1024**3
+#: The child is killed after this long (it imports, connects, and makes two calls).
+CHILD_DEADLINE = 90.0
+
+
+def _signal_name(returncode: int) -> str:
     try:
-        await probe.expect_raises("get_infohashes", api.get_infohashes, expected, timeout)
-        await probe.expect_reported("stop", lambda: api.stop(INFOHASH), expected, timeout)
-    finally:
-        await api.disconnect()
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+async def calls_in_a_child(client: str, url: str, timeout: float) -> list[dict[str, Any]]:
+    """get_infohashes() and stop() of an API object for `client` at `url`, made by tests/hostile/_child.py.
+
+    Each case's calls run in a new process: the peak RSS of a process that
+    ran hundreds of tests before depends on what they left in the allocator,
+    and a decoder that recurses without limit would kill pytest itself.
+    """
+    root = Path(__file__).resolve().parents[2]
+    started = time.monotonic()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "faulthandler", "-m", "tests.hostile._child",
+        client, url, str(timeout), str(CHILD_MEMORY_CAP),
+        cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(child.communicate(), CHILD_DEADLINE)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        pytest.fail(f"the child process did not finish within {CHILD_DEADLINE:g} s", pytrace=False)
+    assert child.returncode is not None
+    if child.returncode != 0:
+        how = _signal_name(child.returncode) if child.returncode < 0 else f"exit status {child.returncode}"
+        stderr = err.decode(errors="replace")[-3000:]
+        pytest.fail(
+            f"the child process making the calls died ({how}) after {time.monotonic() - started:.1f} s:\n{stderr}",
+            pytrace=False,
+        )
+    results: list[dict[str, Any]] = json.loads(out.decode().splitlines()[-1])
+    return results
+
+
+def judge_child_results(
+    probe: Probe, results: list[dict[str, Any]], expected: ErrorClasses, timeout: float, match: str | None = None
+) -> None:
+    """get_infohashes() must raise `expected`, stop() report one such error; within the bounds.
+
+    `match`: a pattern the error message must hold (which limit it hit).
+    """
+    names = {c.__name__ for c in (expected if isinstance(expected, tuple) else (expected,))}
+    for result in results:
+        label = result["label"]
+        errors = [result["error"]] if "error" in result else result.get("response_errors", [])
+        shown = ", ".join(error["classes"][0] if error["classes"] else error["type"] for error in errors)
+        m = Measurement(
+            result["seconds"], result["growth"], described=shown if "error" in result else f"Response(errors=[{shown}])"
+        )
+        problems: list[str] = []
+        if label == "get_infohashes" and "error" not in result:
+            problems.append(f"{label}: returned {result.get('returned')!r} instead of raising {_names(expected)}")
+        if label == "stop" and ("error" in result or len(errors) != 1 or result.get("success")):
+            problems.append(f"{label}: expected a Response holding one error, got {result}")
+        for error in errors:
+            if "Error" not in error["classes"]:
+                problems.append(f"{label}: {error['type']} escaped (not ours): {error['message']:.300}")
+            elif not names & set(error["classes"]):
+                problems.append(f"{label}: {error['type']} ({error['message']:.300}), expected {_names(expected)}")
+            elif match is not None and not re.search(match, error["message"], re.IGNORECASE):
+                problems.append(f"{label}: {error['message']!r:.300} doesn't say which limit (/{match}/)")
+        probe.judge(label, m, problems + problems_with_bounds(m, timeout, label))
+
+
+async def check_api(
+    probe: Probe, client: str, url: str, expected: ErrorClasses, timeout: float, match: str | None = None
+) -> None:
+    """The two kinds of call against a hostile peer: a listing raises, a multi-torrent operation reports."""
+    judge_child_results(probe, await calls_in_a_child(client, url, timeout), expected, timeout, match)
     probe.verdict()
 
 

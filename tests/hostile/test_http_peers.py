@@ -265,5 +265,4 @@ async def test_hostile_http_peer(probe: Probe, client: str, case: str) -> None:
         expected = (aiobtclientapi.ResponseError, aiobtclientapi.TimeoutError)
     hostile = behaviour.reply(spec)  # built before anything is measured
     async with serve(http_peer(spec, hostile)) as port:
-        api = aiobtclientapi.api(client, spec.url(port), timeout=behaviour.timeout)
-        await check_api(probe, api, expected, behaviour.timeout)
+        await check_api(probe, client, spec.url(port), expected, behaviour.timeout)

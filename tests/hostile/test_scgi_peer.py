@@ -122,5 +122,4 @@ async def test_hostile_scgi_peer(probe: Probe, case: str) -> None:
             await hostile(writer)
 
     async with serve(handle) as port:
-        api = aiobtclientapi.api("rtorrent", f"scgi://127.0.0.1:{port}", timeout=behaviour.timeout)
-        await check_api(probe, api, behaviour.expected, behaviour.timeout)
+        await check_api(probe, "rtorrent", f"scgi://127.0.0.1:{port}", behaviour.expected, behaviour.timeout)
