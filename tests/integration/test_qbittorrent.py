@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ from aiobtclientapi import APIBase
 from aiobtclientapi._registry import parse_url
 from aiobtclientapi.adapters.qbittorrent import QbittorrentAdapter
 from aiobtclientapi.adapters.qbittorrent._wire import TorrentRow, parse_webapi_version, to_status, webapi_names
-from aiobtclientapi.application.ports import ClientPort, ConnectionOptions
-from aiobtclientapi.domain.source import source_from_metainfo
+from aiobtclientapi.application.ports import AddOptions, AddOutcome, ClientPort, ConnectionOptions
+from aiobtclientapi.domain.source import TorrentSource, source_from_metainfo
 from aiobtclientapi.domain.torrent import TorrentState
 from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._qbittorrent import QbittorrentDaemon
@@ -293,17 +293,34 @@ async def test_duplicate_in_batch_is_already_added(daemon: QbittorrentDaemon, tm
         await api.disconnect()
 
 
-async def test_concurrent_add_race_is_already_added(daemon: QbittorrentDaemon, tmp_path: Path) -> None:
+async def test_concurrent_add_race_is_already_added(
+    daemon: QbittorrentDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Both API objects see the torrent missing, both send it: the daemon takes one
     # ("Ok.") and refuses the other ("Fails." up to 5.1, 409 from 5.2), which then
     # shows the torrent the first one added.
     torrent = new_torrent(daemon, tmp_path)
     adapters = [QbittorrentAdapter(parse_url("qbittorrent", daemon.url), ConnectionOptions()) for _ in range(2)]
     apis = [APIBase(adapter) for adapter in adapters]
+    # Neither sends before both have seen the torrent missing: otherwise the
+    # slower one may find it added already and send nothing, and there is no race.
+    both_sending = asyncio.Barrier(2)
+    for adapter in adapters:
+
+        async def add_together(
+            sources: Sequence[TorrentSource], options: AddOptions, add: Any = adapter.add
+        ) -> list[AddOutcome]:
+            await both_sending.wait()
+            outcomes: list[AddOutcome] = await add(sources, options)
+            return outcomes
+
+        monkeypatch.setattr(adapter, "add", add_together)
     try:
         for api in apis:
             await api.connect()
-        responses = await asyncio.gather(*(api.add(str(torrent.torrent_path), stopped=True) for api in apis))
+        responses = await asyncio.wait_for(
+            asyncio.gather(*(api.add(str(torrent.torrent_path), stopped=True) for api in apis)), 60
+        )
         assert all(response.success for response in responses), [r.errors for r in responses]
         outcomes = sorted((len(r.added), len(r.already_added)) for r in responses)
         if tuple(map(int, daemon.version.split(".")[:2])) >= (5, 2):
