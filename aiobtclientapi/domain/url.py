@@ -161,9 +161,9 @@ def parse_client_url(
 
     scheme_rules = rules.schemes[scheme]
     rest = text[match.end() :] if match else text
-    # urllib's errors are raised out of the except blocks, so that they are
-    # neither cause nor context: their messages quote parts of the URL, and a
-    # password holding "/", "?" or "#" ends up there ("Port could not be cast
+    # urllib's errors are suppressed and ours raised afterwards, so that theirs
+    # are neither cause nor context: their messages quote parts of the URL, and
+    # a password holding "/", "?" or "#" ends up there ("Port could not be cast
     # to integer value as '<part of the password>'").
     problem = "invalid host"  # builtins.ValueError from urllib, e.g. "[::1"
     with contextlib.suppress(ValueError):
