@@ -90,6 +90,7 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
     budget = (max_decoded - end) // TOKEN_COST  # values still allowed
     stack: list[int] = []  # `remaining` of each enclosing container
     remaining = 1  # values still due in the current container; -1: up to a terminator
+    entered = False  # the current container was just opened, and holds more than scalars
     pos = 0
     try:
         while True:
@@ -101,18 +102,22 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
             if budget < 0:
                 raise RencodeError(f"the decoded reply would take more than {max_decoded} bytes")
             if remaining > 0:
-                # A fixed-size container: most hold scalars only, skipped in one loop.
-                start = pos
-                try:
-                    for _ in range(remaining):
-                        pos += size[data[pos]]
-                except IndexError:
-                    pos = other
-                if pos <= end:
-                    budget -= remaining
-                    remaining = 0
-                    continue
-                pos = start
+                # A fixed-size container: most hold scalars only, skipped in one
+                # loop (unless that was just tried when it was opened).
+                if entered:
+                    entered = False
+                else:
+                    start = pos
+                    try:
+                        for _ in range(remaining):
+                            pos += size[data[pos]]
+                    except IndexError:
+                        pos = other
+                    if pos <= end:
+                        budget -= remaining
+                        remaining = 0
+                        continue
+                    pos = start
                 while remaining and (step := size[data[pos]]) != other:
                     pos += step
                     remaining -= 1
@@ -138,16 +143,31 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
             code = data[pos]
             budget -= 1
             if code in _CONTAINERS:
-                stack.append(remaining)
-                if len(stack) > max_depth:
+                if len(stack) >= max_depth:
                     raise RencodeError(f"nested deeper than {max_depth} levels")
                 if code >= _LIST_FIXED:
-                    remaining = code - _LIST_FIXED
+                    count = code - _LIST_FIXED
                 elif code >= _DICT_FIXED:
-                    remaining = 2 * (code - _DICT_FIXED)
+                    count = 2 * (code - _DICT_FIXED)
                 else:
-                    remaining = -1
+                    count = -1
                 pos += 1
+                if count > 0:
+                    # Most fixed-size containers (a listing's torrents) hold
+                    # scalars only: skipped here, without entering them.
+                    after = pos
+                    try:
+                        for _ in range(count):
+                            after += size[data[after]]
+                    except IndexError:
+                        after = other
+                    if after <= end:
+                        pos = after
+                        budget -= count
+                        continue
+                    entered = True
+                stack.append(remaining)
+                remaining = count
             elif code in _STR_DIGITS:
                 # The C decoder reads the length as a C int: ten digits at most.
                 colon = data.find(b":", pos + 1, pos + 12)
