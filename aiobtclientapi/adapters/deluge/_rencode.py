@@ -60,6 +60,9 @@ def _scalar_sizes() -> list[int]:
 _SIZE = _scalar_sizes()
 #: The same with 0 for anything else: what a loop that tests each size wants.
 _SCALAR_SIZE = [0 if size == _OTHER else size for size in _SIZE]
+#: The values a fixed-size list or dict holds by its type code; 0 for anything else.
+_FIXED_COUNT = [0] * _DICT_FIXED + [2 * pairs for pairs in range(_DICT_FIXED_END - _DICT_FIXED)]
+_FIXED_COUNT += [0] * (_LIST_FIXED - len(_FIXED_COUNT)) + list(range(256 - _LIST_FIXED))
 
 
 class RencodeError(ValueError):
@@ -85,7 +88,7 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
     without a value) is left to it: the token boundaries, and so the
     nesting, are the same for both.
     """
-    size, scalar_size, other = _SIZE, _SCALAR_SIZE, _OTHER
+    size, scalar_size, fixed_count, other = _SIZE, _SCALAR_SIZE, _FIXED_COUNT, _OTHER
     end = len(data)
     budget = (max_decoded - end) // TOKEN_COST  # values still allowed
     stack: list[int] = []  # `remaining` of each enclosing container
@@ -126,15 +129,31 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
                     continue
                 remaining -= 1  # the value at `pos`, handled below
             else:
-                # Up to a terminator: skip scalars until something else.
-                for scalars in range(budget + 1):  # noqa: B007 (read after the loop)
+                # Up to a terminator: skip scalars, and fixed-size containers of
+                # scalars (a listing's torrents), until something else.
+                inside = 0  # values of the containers skipped
+                flat_ok = len(stack) < max_depth
+                for skipped in range(budget + 1):  # noqa: B007 (read after the loop)
                     step = scalar_size[data[pos]]
                     if not step:
-                        break
+                        count = fixed_count[data[pos]]
+                        if not (count and flat_ok):
+                            break
+                        after = pos + 1
+                        try:
+                            for _ in range(count):
+                                after += size[data[after]]
+                        except IndexError:
+                            after = other
+                        if after > end:
+                            entered = True  # not flat: entered below, not tried again
+                            break
+                        inside += count
+                        step = after - pos
                     pos += step
                 else:
                     raise RencodeError(f"the decoded reply would take more than {max_decoded} bytes")
-                budget -= scalars
+                budget -= skipped + inside
                 if data[pos] == _CHR_TERM:
                     pos += 1
                     remaining = stack.pop()
@@ -152,7 +171,7 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
                 else:
                     count = -1
                 pos += 1
-                if count > 0:
+                if count > 0 and not entered:
                     # Most fixed-size containers (a listing's torrents) hold
                     # scalars only: skipped here, without entering them.
                     after = pos
@@ -191,5 +210,7 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
         pos = end + 1
     if pos > end:
         raise RencodeError(f"truncated: the reply ends at byte {end} inside a value")
+    if budget < 0:
+        raise RencodeError(f"the decoded reply would take more than {max_decoded} bytes")
     if pos < end:
         raise RencodeError(f"{end - pos} bytes after the value")
