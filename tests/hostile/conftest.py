@@ -20,13 +20,13 @@ import signal
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.peers import self_signed_certificate
+from tests.peers import StreamHandler, self_signed_certificate
 
 #: The peak RSS may grow by less than this while a call runs.
 MEMORY_BUDGET = 100 * 1024 * 1024
@@ -39,7 +39,7 @@ DRIP_INTERVAL = 0.05
 #: Bytes written per slice by a peer sending a large payload.
 SLICE = 64 * 1024
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+Handler = StreamHandler
 ErrorClasses = type[Exception] | tuple[type[Exception], ...]
 
 
@@ -289,36 +289,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 # --- peers ----------------------------------------------------------------------------------------
-@contextlib.asynccontextmanager
-async def serve(handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[int]:
-    """Run `handler` for every connection to a free loopback port until the block ends; yields the port.
-
-    The client giving up on the peer is expected: socket errors end a handler quietly.
-    """
-    handlers: set[asyncio.Task[Any]] = set()
-
-    async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            handlers.add(task)
-        try:
-            await handler(reader, writer)
-        except (OSError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        except asyncio.CancelledError:
-            pass  # the block ended while the peer was still sending: over, and nothing to report
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(guarded, "127.0.0.1", 0, ssl=ssl_context)
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
 
 
 async def send(writer: asyncio.StreamWriter, data: bytes) -> None:

@@ -24,6 +24,7 @@ import rencode
 
 import aiobtclientapi
 from tests.integration.test_deluge import _frame, _requests
+from tests.peers import serving_streams
 
 from . import payloads
 from .conftest import (
@@ -34,7 +35,6 @@ from .conftest import (
     drip,
     endless,
     send,
-    serve,
 )
 
 HEADER = struct.Struct("!BI")
@@ -184,7 +184,7 @@ def _url(port: int) -> str:
 async def test_hostile_deluge_peer(probe: Probe, server_tls: ssl.SSLContext, case: str) -> None:
     behaviour = CASES[case]
     hostile = behaviour.hostile()  # built before anything is measured
-    async with serve(deluge_peer(hostile), ssl_context=server_tls) as port:
+    async with serving_streams(deluge_peer(hostile), ssl_context=server_tls) as port:
         await check_api(probe, "deluge", _url(port), behaviour.expected, behaviour.timeout)
 
 
@@ -215,7 +215,7 @@ async def test_hostile_deluge_peer_in_a_child(probe: Probe, server_tls: ssl.SSLC
     # (once more on a new connection after a connection error), each after a login.
     for request_id in range(1, 13):
         frames[request_id] = behaviour.frame(request_id)
-    async with serve(deluge_peer(hostile), ssl_context=server_tls) as port:
+    async with serving_streams(deluge_peer(hostile), ssl_context=server_tls) as port:
         await check_api(
             probe, "deluge", _url(port), aiobtclientapi.ConnectionError, behaviour.timeout, match=behaviour.match
         )

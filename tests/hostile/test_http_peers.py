@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 import aiobtclientapi
+from tests.peers import serving_streams
 
 from . import payloads
-from .conftest import ErrorClasses, Handler, Probe, check_api, drip, endless, send, serve
+from .conftest import ErrorClasses, Handler, Probe, check_api, drip, endless, send
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,5 +265,5 @@ async def test_hostile_http_peer(probe: Probe, client: str, case: str) -> None:
     if behaviour.xml_may_time_out and spec.content_type == "text/xml":
         expected = (aiobtclientapi.ResponseError, aiobtclientapi.TimeoutError)
     hostile = behaviour.reply(spec)  # built before anything is measured
-    async with serve(http_peer(spec, hostile)) as port:
+    async with serving_streams(http_peer(spec, hostile)) as port:
         await check_api(probe, client, spec.url(port), expected, behaviour.timeout)

@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 import aiobtclientapi
+from tests.peers import serving_streams
 
 from . import payloads
-from .conftest import ErrorClasses, Probe, check_api, drip, endless, send, serve
+from .conftest import ErrorClasses, Probe, check_api, drip, endless, send
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -121,5 +122,5 @@ async def test_hostile_scgi_peer(probe: Probe, case: str) -> None:
         else:
             await hostile(writer)
 
-    async with serve(handle) as port:
+    async with serving_streams(handle) as port:
         await check_api(probe, "rtorrent", f"scgi://127.0.0.1:{port}", behaviour.expected, behaviour.timeout)

@@ -35,7 +35,7 @@ from aiobtclientapi.domain.url import ClientURL
 from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._deluge import DelugeDaemon
 from aiobtclientapi.testing._torrents import make_torrent
-from tests.peers import self_signed_certificate
+from tests.peers import self_signed_certificate, serving_streams
 
 
 @pytest.fixture(scope="module")
@@ -420,28 +420,8 @@ Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[Non
 async def hostile_peer(cert: tuple[Path, Path], behaviour: Behaviour) -> AsyncIterator[int]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert[0]), str(cert[1]))
-    handlers: set[asyncio.Task[None]] = set()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
-        try:
-            await behaviour(reader, writer)
-        except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
+    async with serving_streams(behaviour, ssl_context=context) as port:
+        yield port
 
 
 async def _first_request(reader: asyncio.StreamReader) -> Any:
