@@ -66,6 +66,16 @@ _FIXED_COUNT = [0] * _DICT_FIXED + [2 * pairs for pairs in range(_DICT_FIXED_END
 _FIXED_COUNT += [0] * (_LIST_FIXED - len(_FIXED_COUNT)) + list(range(256 - _LIST_FIXED))
 
 
+def _after_scalars(data: bytes | bytearray, pos: int, count: int, size: list[int]) -> int:
+    """Where `count` scalars from `pos` end; past any reply's end if they aren't all scalars."""
+    try:
+        for _ in range(count):
+            pos += size[data[pos]]
+    except IndexError:
+        return _OTHER
+    return pos
+
+
 class RencodeError(ValueError):
     """The bytes are not one rencoded value within the limits."""
 
@@ -110,18 +120,11 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
                 # loop (unless that was just tried when it was opened).
                 if entered:
                     entered = False
-                else:
-                    start = pos
-                    try:
-                        for _ in range(remaining):
-                            pos += size[data[pos]]
-                    except IndexError:
-                        pos = other
-                    if pos <= end:
-                        budget -= remaining
-                        remaining = 0
-                        continue
-                    pos = start
+                elif (after := _after_scalars(data, pos, remaining, size)) <= end:
+                    pos = after
+                    budget -= remaining
+                    remaining = 0
+                    continue
                 while remaining and (step := size[data[pos]]) != other:
                     pos += step
                     remaining -= 1
@@ -140,12 +143,7 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
                         count = fixed_count[data[pos]]
                         if not (count and flat_ok):
                             break
-                        after = pos + 1
-                        try:
-                            for _ in range(count):
-                                after += size[data[after]]
-                        except IndexError:
-                            after = other
+                        after = _after_scalars(data, pos + 1, count, size)
                         if after > end:
                             entered = True  # not flat: entered below, not tried again
                             break
@@ -165,29 +163,9 @@ def check(data: bytes | bytearray, *, max_depth: int = MAX_DEPTH, max_decoded: i
             if code in _CONTAINERS:
                 if len(stack) >= max_depth:
                     raise RencodeError(f"nested deeper than {max_depth} levels")
-                if code >= _LIST_FIXED:
-                    count = code - _LIST_FIXED
-                elif code >= _DICT_FIXED:
-                    count = 2 * (code - _DICT_FIXED)
-                else:
-                    count = -1
-                pos += 1
-                if count > 0 and not entered:
-                    # Most fixed-size containers (a listing's torrents) hold
-                    # scalars only: skipped here, without entering them.
-                    after = pos
-                    try:
-                        for _ in range(count):
-                            after += size[data[after]]
-                    except IndexError:
-                        after = other
-                    if after <= end:
-                        pos = after
-                        budget -= count
-                        continue
-                    entered = True
                 stack.append(remaining)
-                remaining = count
+                remaining = -1 if code in (_CHR_LIST, _CHR_DICT) else fixed_count[code]
+                pos += 1
             elif code in _STR_DIGITS:
                 # The C decoder reads the length as a C int: ten digits at most.
                 colon = data.find(b":", pos + 1, pos + 12)
