@@ -52,6 +52,9 @@ class AdapterBase:
         self._status = ConnectionStatus.disconnected
         self._listeners: list[StatusListener] = []
         self._connect_lock = asyncio.Lock()
+        #: Connections made so far: a change feed that sees it grow knows the
+        #: client may have restarted (its ids and cursors are void).
+        self.connections = 0
         self._log = get_logger(client=url.client, url=str(url))
 
     def __repr__(self) -> str:
@@ -118,6 +121,7 @@ class AdapterBase:
                 await asyncio.shield(self._close())
                 self._set_status(ConnectionStatus.disconnected)
                 raise
+            self.connections += 1
             self._set_status(ConnectionStatus.connected)
 
     async def disconnect(self) -> None:

@@ -7,6 +7,7 @@ Every confirmation, resend and progress report of the services is driven by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -40,6 +41,7 @@ async def poll_rounds(
     first_delay: float | None = None,
     max_delay: float | None = None,
     timeout: float | None = None,
+    wake: asyncio.Event | None = None,
 ) -> AsyncIterator[float]:
     """Yield the seconds elapsed before each poll, sleeping with backoff in between.
 
@@ -47,7 +49,8 @@ async def poll_rounds(
     ``policy.factor`` up to `max_delay` (the policy's unless given). The
     rounds end after `timeout` seconds (the policy's unless given; ``0``
     for no deadline), with a last round at the deadline itself; the caller
-    ends them earlier by breaking out.
+    ends them earlier by breaking out. When `wake` is set during a pause, the
+    next round starts at once (and `wake` is cleared).
     """
     delay = policy.first_delay if first_delay is None else first_delay
     ceiling = policy.max_delay if max_delay is None else max_delay
@@ -58,6 +61,16 @@ async def poll_rounds(
         yield elapsed
         if limit and elapsed >= limit:
             return
-        pause = delay if not limit else min(delay, max(limit - (time.monotonic() - start), 0.0))
-        await asyncio.sleep(pause)
+        seconds = delay if not limit else min(delay, max(limit - (time.monotonic() - start), 0.0))
+        await pause_for(seconds, wake)
         delay = min(delay * policy.factor, ceiling)
+
+
+async def pause_for(seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Sleep `seconds`, or less when `wake` is set meanwhile (it is cleared then)."""
+    if wake is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)
+    wake.clear()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, ClassVar
 
 from ..domain import errors
 from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
+from ..domain.events import TorrentEvent
 from ..domain.status import ConnectionStatus
+from ..domain.torrent import Torrent
 from ..domain.url import ClientURL, mask_password
 from ._poller import PollPolicy
 from ._sources import TorrentFetcher
@@ -160,6 +162,46 @@ class APIBase:
         try:
             await self.connect()
             return await self._service.get_infohashes()
+        except errors.Error:
+            raise
+        except Exception as exc:  # nothing but our errors leaves the API
+            raise as_error(exc) from exc
+
+    async def get_torrents(self, *infohashes: str, attributes: Iterable[str] | None = None) -> list[Torrent]:
+        """The given torrents, or every torrent when none is given; unknown ones are absent.
+
+        `attributes`: the :class:`~aiobtclientapi.Torrent` fields to fetch
+        (names, or one comma-separated string); the others are
+        ``msgspec.UNSET``. Default: every field but ``files``, ``trackers``
+        and ``peers``. Raises :class:`~aiobtclientapi.ValueError` for an
+        invalid infohash or unknown attribute and
+        :class:`~aiobtclientapi.ConnectionError` like :meth:`get_infohashes`.
+        """
+        try:
+            await self.connect()
+            return await self._service.get_torrents(infohashes, attributes)
+        except errors.Error:
+            raise
+        except Exception as exc:  # nothing but our errors leaves the API
+            raise as_error(exc) from exc
+
+    async def watch(self, attributes: Iterable[str] | None = None, interval: float = 2.0) -> AsyncIterator[TorrentEvent]:
+        """Yield :class:`~aiobtclientapi.TorrentAdded`, ``TorrentRemoved`` and
+        ``TorrentChanged`` events as torrents come, go and change, until the
+        caller stops iterating.
+
+        The first events are a ``TorrentAdded`` for every torrent there is.
+        `attributes` as for :meth:`get_torrents` (not ``files``, ``trackers``
+        or ``peers``); the client is asked every `interval` seconds in its
+        cheapest way, sooner where it pushes news (Deluge). If the client
+        can't be reached at first, :class:`~aiobtclientapi.ConnectionError`
+        is raised; if it goes away later, it is asked again with backoff
+        until it is back, and the events then say what changed meanwhile.
+        """
+        try:
+            await self.connect()
+            async for event in self._service.watch(attributes, interval):
+                yield event
         except errors.Error:
             raise
         except Exception as exc:  # nothing but our errors leaves the API

@@ -11,6 +11,7 @@ show. The services decide what to ask and confirm the effect with
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -20,7 +21,7 @@ import msgspec
 from ..domain import errors
 from ..domain.source import TorrentSource
 from ..domain.status import ConnectionStatus
-from ..domain.torrent import TorrentStatus
+from ..domain.torrent import Torrent, TorrentStatus
 from ..domain.url import ClientURL
 
 #: Called with every new connection status; what it returns is ignored.
@@ -108,6 +109,42 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     refused_may_show_within: float = 0.0
 
 
+class TorrentChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What a :class:`ChangeFeed` learnt in one poll.
+
+    ``changed``: torrents that are new or may have changed since the last
+    poll, each with every attribute the feed was asked for (a client may
+    repeat unchanged ones: the services compare). ``removed``: infohashes the
+    client said are gone. ``present``: every infohash the client has now, when
+    the reply tells; those the services knew and that are missing from it
+    are gone too. ``None``: the reply doesn't tell.
+    """
+
+    changed: list[Torrent]
+    removed: list[str] = []
+    present: frozenset[str] | None = None
+
+
+class ChangeFeed(Protocol):
+    """A client's cheapest way to learn what changed, one poll at a time.
+
+    The first poll after the feed is made, and the first after the
+    connection was lost, report every torrent (``present`` set). A poll
+    raises :class:`~errors.ConnectionError` when the client can't be reached;
+    the next one connects again.
+    """
+
+    #: Set when the client pushed news (e.g. Deluge's events): the services
+    #: poll then instead of waiting the rest of the interval. ``None``: the
+    #: client pushes nothing.
+    news: asyncio.Event | None
+
+    async def poll(self) -> TorrentChanges: ...
+
+    async def close(self) -> None:
+        """Release what the feed holds on the client (subscriptions); never raises."""
+
+
 class ClientPort(Protocol):
     """What the services need from a client. Adapters fit it structurally."""
 
@@ -146,6 +183,14 @@ class ClientPort(Protocol):
 
     async def list_infohashes(self) -> list[str]:
         """Every torrent's infohash, lower-case hex."""
+
+    async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
+        """The given torrents the client knows (every torrent for None), each
+        with just `attributes` set (known names of :class:`Torrent`). One
+        request for any number where the protocol allows it."""
+
+    def change_feed(self, attributes: frozenset[str]) -> ChangeFeed:
+        """A new feed of changes to `attributes` (scalar attributes only)."""
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
         """Add every source; one outcome per source, in order. Raises nothing but cancellation."""

@@ -23,10 +23,11 @@ from ..domain import errors
 from ..domain.infohash import normalize_infohash
 from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
 from ..domain.source import TorrentSource
-from ..domain.torrent import TorrentStatus
-from ._poller import PollPolicy, poll_rounds
+from ..domain.events import TorrentAdded, TorrentChanged, TorrentEvent, TorrentRemoved, changes_between
+from ..domain.torrent import COLLECTION_ATTRIBUTES, Torrent, TorrentStatus, parse_attributes
+from ._poller import PollPolicy, pause_for, poll_rounds
 from ._sources import TorrentFetcher, resolve_sources
-from .ports import AddOptions, AddStatus, ClientPort
+from .ports import AddOptions, AddStatus, ChangeFeed, ClientPort, TorrentChanges
 
 __all__ = ["Interval", "PollPolicy", "TorrentService"]
 
@@ -467,3 +468,73 @@ class TorrentService:
     # --- listing --------------------------------------------------------------------
     async def get_infohashes(self) -> list[str]:
         return await self.port.list_infohashes()
+
+    async def get_torrents(self, values: Sequence[str], attributes: Iterable[str] | None) -> list[Torrent]:
+        """The given torrents (every torrent for none), unknown ones left out."""
+        names = parse_attributes(attributes)
+        infohashes = _dedupe(normalize_infohash(value) for value in values) if values else None
+        if infohashes is not None and not infohashes:
+            return []
+        torrents = await self.port.torrents(infohashes, names)
+        if infohashes is None:
+            return torrents
+        wanted = set(infohashes)
+        return [torrent for torrent in torrents if torrent.infohash in wanted]
+
+    async def watch(self, attributes: Iterable[str] | None, interval: float) -> AsyncIterator[TorrentEvent]:
+        """Events for every change of the watched attributes, until the caller stops.
+
+        The first poll reports every torrent there is as added. A lost
+        connection is retried with backoff, and the first poll on the new one
+        reports what changed meanwhile. An AuthenticationError ends it.
+        """
+        names = parse_attributes(attributes)
+        collections = sorted(names & COLLECTION_ATTRIBUTES)
+        if collections:
+            raise errors.ValueError(f"watch() can't follow {', '.join(collections)}: ask get_torrents() for them")
+        if not interval > 0:
+            raise errors.ValueError(f"Invalid interval: {interval!r}")
+        feed = self.port.change_feed(names)
+        known: dict[str, Torrent] = {}
+        try:
+            changes = await feed.poll()  # a client that can't be reached at all is an error
+            while True:
+                for event in self._events(known, changes):
+                    yield event
+                await pause_for(interval, feed.news)
+                changes = await self._next_changes(feed, interval)
+        finally:
+            await feed.close()
+
+    async def _next_changes(self, feed: ChangeFeed, interval: float) -> TorrentChanges:
+        """The feed's next poll, retried with backoff while the client can't be reached."""
+        async for _ in poll_rounds(self.policy, first_delay=min(interval, 1.0), max_delay=max(interval, 10.0), timeout=0):
+            try:
+                return await feed.poll()
+            except errors.AuthenticationError:
+                raise
+            except errors.ConnectionError as exc:
+                self._log.debug("watch: client unreachable, trying again", error=str(exc))
+        raise AssertionError("poll_rounds without a deadline ended")  # pragma: no cover
+
+    @staticmethod
+    def _events(known: dict[str, Torrent], changes: TorrentChanges) -> list[TorrentEvent]:
+        events: list[TorrentEvent] = []
+        gone = set(changes.removed)
+        if changes.present is not None:
+            gone.update(known.keys() - changes.present)
+        for infohash in sorted(gone & known.keys()):
+            del known[infohash]
+            events.append(TorrentRemoved(infohash=infohash))
+        for torrent in changes.changed:
+            old = known.get(torrent.infohash)
+            if torrent.infohash in gone:
+                continue
+            known[torrent.infohash] = torrent
+            if old is None:
+                events.append(TorrentAdded(torrent=torrent))
+            else:
+                diff = changes_between(old, torrent)
+                if diff:
+                    events.append(TorrentChanged(infohash=torrent.infohash, changes=diff))
+        return events

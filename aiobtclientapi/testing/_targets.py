@@ -58,6 +58,10 @@ class Target:
         """Every torrent's infohash as the client lists it, read with a raw call."""
         raise NotImplementedError
 
+    async def raw_remove(self, api: APIBase, infohashes: list[str]) -> None:
+        """Remove these torrents (keeping their data) with a raw call."""
+        raise NotImplementedError
+
     async def raw_infohashes(self, api: APIBase) -> set[str]:
         """Every infohash the client knows, read with a raw call."""
         return set(await self.raw_infohash_list(api))
