@@ -33,6 +33,17 @@ _EXPORTS: dict[str, str] = {
     "VerifyResponse": ".domain.response",
     "ConnectionStatus": ".domain.status",
     "TorrentState": ".domain.torrent",
+    "Torrent": ".domain.torrent",
+    "TorrentFileInfo": ".domain.torrent",
+    "TrackerInfo": ".domain.torrent",
+    "PeerInfo": ".domain.torrent",
+    "FilePriority": ".domain.torrent",
+    "TrackerStatus": ".domain.torrent",
+    "ATTRIBUTES": ".domain.torrent",
+    "TorrentAdded": ".domain.events",
+    "TorrentRemoved": ".domain.events",
+    "TorrentChanged": ".domain.events",
+    "TorrentEvent": ".domain.events",
     "URL_FORMATS": "._registry",
 }
 _ERROR_NAMES = (
@@ -62,6 +73,7 @@ _ERROR_NAMES = (
 _EXPORTS.update(dict.fromkeys(_ERROR_NAMES, ".domain.errors"))
 
 __all__ = [
+    "ATTRIBUTES",
     "URL_FORMATS",
     "APIBase",
     "AddResponse",
@@ -71,9 +83,11 @@ __all__ = [
     "ConnectionStatus",
     "DelugeAPI",
     "Error",
+    "FilePriority",
     "InvalidTorrentError",
     "NoSuchTorrentError",
     "NotImplementedError",
+    "PeerInfo",
     "PollPolicy",
     "QbittorrentAPI",
     "ReadError",
@@ -85,12 +99,20 @@ __all__ = [
     "StopResponse",
     "StopTorrentError",
     "TimeoutError",
+    "Torrent",
+    "TorrentAdded",
     "TorrentAlreadyAdded",
     "TorrentAlreadyStarted",
     "TorrentAlreadyStopped",
     "TorrentAlreadyVerifying",
+    "TorrentChanged",
+    "TorrentEvent",
+    "TorrentFileInfo",
+    "TorrentRemoved",
     "TorrentState",
     "TorrentWarning",
+    "TrackerInfo",
+    "TrackerStatus",
     "TransmissionAPI",
     "ValueError",
     "VerifyResponse",
@@ -149,6 +171,16 @@ if TYPE_CHECKING:
         VerifyTorrentError,
         Warning,
     )
+    from .domain.events import TorrentAdded, TorrentChanged, TorrentEvent, TorrentRemoved
     from .domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
     from .domain.status import ConnectionStatus
-    from .domain.torrent import TorrentState
+    from .domain.torrent import (
+        ATTRIBUTES,
+        FilePriority,
+        PeerInfo,
+        Torrent,
+        TorrentFileInfo,
+        TorrentState,
+        TrackerInfo,
+        TrackerStatus,
+    )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, ClassVar
 
 from ..domain import errors
-from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
 from ..domain.events import TorrentEvent
+from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
 from ..domain.status import ConnectionStatus
 from ..domain.torrent import Torrent
 from ..domain.url import ClientURL, mask_password
@@ -185,7 +186,9 @@ class APIBase:
         except Exception as exc:  # nothing but our errors leaves the API
             raise as_error(exc) from exc
 
-    async def watch(self, attributes: Iterable[str] | None = None, interval: float = 2.0) -> AsyncIterator[TorrentEvent]:
+    async def watch(
+        self, attributes: Iterable[str] | None = None, interval: float = 2.0
+    ) -> AsyncIterator[TorrentEvent]:
         """Yield :class:`~aiobtclientapi.TorrentAdded`, ``TorrentRemoved`` and
         ``TorrentChanged`` events as torrents come, go and change, until the
         caller stops iterating.
@@ -197,11 +200,15 @@ class APIBase:
         can't be reached at first, :class:`~aiobtclientapi.ConnectionError`
         is raised; if it goes away later, it is asked again with backoff
         until it is back, and the events then say what changed meanwhile.
+        The client is left alone once the iterator is closed: wrap it in
+        ``contextlib.aclosing()`` to close it where you break out.
         """
         try:
             await self.connect()
-            async for event in self._service.watch(attributes, interval):
-                yield event
+            # Closing this generator closes the service's at once (not when collected).
+            async with contextlib.aclosing(self._service.watch(attributes, interval)) as events:
+                async for event in events:
+                    yield event
         except errors.Error:
             raise
         except Exception as exc:  # nothing but our errors leaves the API

@@ -16,14 +16,14 @@ Response for the torrent it concerns.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from .._log import get_logger
 from ..domain import errors
+from ..domain.events import TorrentAdded, TorrentChanged, TorrentEvent, TorrentRemoved, changes_between
 from ..domain.infohash import normalize_infohash
 from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
 from ..domain.source import TorrentSource
-from ..domain.events import TorrentAdded, TorrentChanged, TorrentEvent, TorrentRemoved, changes_between
 from ..domain.torrent import COLLECTION_ATTRIBUTES, Torrent, TorrentStatus, parse_attributes
 from ._poller import PollPolicy, pause_for, poll_rounds
 from ._sources import TorrentFetcher, resolve_sources
@@ -481,7 +481,7 @@ class TorrentService:
         wanted = set(infohashes)
         return [torrent for torrent in torrents if torrent.infohash in wanted]
 
-    async def watch(self, attributes: Iterable[str] | None, interval: float) -> AsyncIterator[TorrentEvent]:
+    async def watch(self, attributes: Iterable[str] | None, interval: float) -> AsyncGenerator[TorrentEvent, None]:
         """Events for every change of the watched attributes, until the caller stops.
 
         The first poll reports every torrent there is as added. A lost
@@ -508,7 +508,9 @@ class TorrentService:
 
     async def _next_changes(self, feed: ChangeFeed, interval: float) -> TorrentChanges:
         """The feed's next poll, retried with backoff while the client can't be reached."""
-        async for _ in poll_rounds(self.policy, first_delay=min(interval, 1.0), max_delay=max(interval, 10.0), timeout=0):
+        async for _ in poll_rounds(
+            self.policy, first_delay=min(interval, 1.0), max_delay=max(interval, 10.0), timeout=0
+        ):
             try:
                 return await feed.poll()
             except errors.AuthenticationError:

@@ -34,6 +34,9 @@ class TorrentSource(msgspec.Struct, frozen=True, kw_only=True):
     metainfo: bytes | None = None
     magnet: str | None = None
     files: tuple[TorrentFile, ...] = ()
+    #: Announce URLs by tier (announce-list, else announce), from metainfo.
+    trackers: tuple[tuple[str, ...], ...] = ()
+    is_private: bool = False
 
     def __repr__(self) -> str:
         return f"TorrentSource({self.display!r}, infohash={self.infohash!r})"
@@ -107,7 +110,22 @@ def source_from_metainfo(data: bytes, display: str) -> TorrentSource:
         name=_text(name),
         metainfo=bytes(data),
         files=tuple(files),
+        trackers=_tracker_tiers(decoded),
+        is_private=info.get(b"private") == 1,
     )
+
+
+def _tracker_tiers(metainfo: dict[bytes, Any]) -> tuple[tuple[str, ...], ...]:
+    """The announce URLs by tier: announce-list (BEP 12) if any, else announce."""
+    tiers = metainfo.get(b"announce-list")
+    if isinstance(tiers, list):
+        found = tuple(
+            tuple(_text(url) for url in tier if isinstance(url, bytes)) for tier in tiers if isinstance(tier, list)
+        )
+        if any(found):
+            return tuple(tier for tier in found if tier)
+    announce = metainfo.get(b"announce")
+    return ((_text(announce),),) if isinstance(announce, bytes) else ()
 
 
 def source_from_magnet(uri: str) -> TorrentSource:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -141,7 +141,7 @@ class Torrent(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     infohash: str
-    infohash_v2: str | None | Unset = UNSET
+    infohash_v2: str | Unset | None = UNSET
     name: str | Unset = UNSET
     state: TorrentState | Unset = UNSET
     progress: float | Unset = UNSET
@@ -152,19 +152,19 @@ class Torrent(msgspec.Struct, frozen=True, kw_only=True):
     uploaded: int | Unset = UNSET
     rate_down: int | Unset = UNSET
     rate_up: int | Unset = UNSET
-    ratio: float | None | Unset = UNSET
-    eta: timedelta | None | Unset = UNSET
-    seeds_connected: int | None | Unset = UNSET
-    peers_connected: int | None | Unset = UNSET
-    seeds_swarm: int | None | Unset = UNSET
-    peers_swarm: int | None | Unset = UNSET
+    ratio: float | Unset | None = UNSET
+    eta: timedelta | Unset | None = UNSET
+    seeds_connected: int | Unset | None = UNSET
+    peers_connected: int | Unset | None = UNSET
+    seeds_swarm: int | Unset | None = UNSET
+    peers_swarm: int | Unset | None = UNSET
     save_path: str | Unset = UNSET
     content_path: str | Unset = UNSET
-    label: str | None | Unset = UNSET
+    label: str | Unset | None = UNSET
     tags: tuple[str, ...] | Unset = UNSET
-    added_at: datetime | None | Unset = UNSET
-    completed_at: datetime | None | Unset = UNSET
-    error: str | None | Unset = UNSET
+    added_at: datetime | Unset | None = UNSET
+    completed_at: datetime | Unset | None = UNSET
+    error: str | Unset | None = UNSET
     is_private: bool | Unset = UNSET
     files: tuple[TorrentFileInfo, ...] | Unset = UNSET
     trackers: tuple[TrackerInfo, ...] | Unset = UNSET
@@ -199,7 +199,7 @@ def timestamp(seconds: float | None) -> datetime | None:
     """A client's Unix time as UTC datetime; ``None`` for the unset values (0, negative)."""
     if seconds is None or seconds <= 0:
         return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def ratio_of(uploaded: int, downloaded: int) -> float:

@@ -62,6 +62,9 @@ class MemoryTarget(Target):
     async def raw_infohash_list(self, api: APIBase) -> list[str]:
         return [row["infohash"] for row in await api.call("torrents")]
 
+    async def raw_remove(self, api: APIBase, infohashes: list[str]) -> None:
+        await api.call("remove", *infohashes)
+
     raw_call = ("version", ())
 
     def check_raw_call_reply(self, reply: Any) -> None:

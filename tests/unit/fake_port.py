@@ -12,6 +12,7 @@ count round trips.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter
@@ -25,14 +26,15 @@ from aiobtclientapi.application.ports import (
     AddStatus,
     ClientTiming,
     StatusListener,
+    TorrentChanges,
 )
 from aiobtclientapi.domain import errors
 from aiobtclientapi.domain.source import TorrentSource
 from aiobtclientapi.domain.status import ConnectionStatus
-from aiobtclientapi.domain.torrent import TorrentState, TorrentStatus
+from aiobtclientapi.domain.torrent import Torrent, TorrentState, TorrentStatus
 from aiobtclientapi.domain.url import ClientURL
 
-__all__ = ["NEVER", "NOW", "Call", "FakePort", "FakeTorrent", "Lag", "Script"]
+__all__ = ["NEVER", "NOW", "Call", "FakePort", "FakeTorrent", "Lag", "Script", "ScriptedFeed"]
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ class FakePort:
         self.add_limitations = add_limitations
         self.timing = timing or ClientTiming()
         self.url = ClientURL(client=client, scheme="http", host="localhost", port=9)
-        self.torrents: dict[str, FakeTorrent] = {}
+        self.store: dict[str, FakeTorrent] = {}
         #: Scripts for torrents that are yet to be added, by infohash.
         self.scripts: dict[str, Script] = {}
         self.calls: list[Call] = []
@@ -238,6 +240,9 @@ class FakePort:
         self._snapshot_error: errors.Error | None = None
         self._snapshots_before_error = 0
         self._listeners: list[StatusListener] = []
+        #: What the change feed's polls return (or raise), in order; the last repeats.
+        self.feed_script: list[TorrentChanges | errors.Error] = []
+        self.feeds: list[ScriptedFeed] = []
 
     # --- scripting and inspection -----------------------------------------------------
     def put(
@@ -254,7 +259,7 @@ class FakePort:
         torrent = FakeTorrent(infohash, name or f"name-{infohash[:8]}", stopped, progress, script or Script())
         if verifying:
             torrent.change = _Change("verify", lag=NOW, middle=torrent.script.verify_for)
-        self.torrents[infohash] = torrent
+        self.store[infohash] = torrent
         return torrent
 
     def fail_snapshots(self, error: errors.Error, *, after: int = 0) -> None:
@@ -296,7 +301,7 @@ class FakePort:
             raise self._snapshot_error
         shown: dict[str, TorrentStatus] = {}
         for infohash in infohashes:
-            torrent = self.torrents.get(infohash)
+            torrent = self.store.get(infohash)
             status = torrent.poll() if torrent is not None else None
             if status is not None:
                 shown[infohash] = status
@@ -304,14 +309,14 @@ class FakePort:
 
     async def list_infohashes(self) -> list[str]:
         self.calls.append(Call("list_infohashes"))
-        return list(self.torrents)
+        return list(self.store)
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
         self.calls.append(Call("add", tuple(s.infohash for s in sources), options))
         outcomes: list[AddOutcome] = []
         for source in sources:
             infohash = source.infohash
-            if infohash in self.torrents:
+            if infohash in self.store:
                 outcomes.append(AddOutcome(source=source, status=AddStatus.already_added, infohash=infohash))
                 continue
             script = self.scripts.get(infohash, Script())
@@ -338,7 +343,7 @@ class FakePort:
             )
         if script.appear != NOW:
             torrent.hidden = (_Clock(), script.appear)
-        self.torrents[source.infohash] = torrent
+        self.store[source.infohash] = torrent
 
     async def start(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         return self._request("start", infohashes, lambda torrent: torrent.ask_stopped(False))
@@ -355,7 +360,7 @@ class FakePort:
             raise self.raises[method]
         failures: dict[str, str] = {}
         for infohash in infohashes:
-            torrent = self.torrents.get(infohash)
+            torrent = self.store.get(infohash)
             if torrent is None:
                 failures[infohash] = "No such torrent"
             elif method in torrent.script.fail:
@@ -364,9 +369,47 @@ class FakePort:
                 act(torrent)
         return failures
 
+    async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
+        self.calls.append(Call("torrents", tuple(infohashes or ())))
+        chosen = self.store if infohashes is None else [h for h in infohashes if h in self.store]
+        torrents = []
+        for infohash in chosen:
+            status = self.store[infohash].poll()
+            if status is not None:
+                values: dict[str, Any] = {"name": status.name, "state": status.state, "progress": status.progress}
+                torrents.append(Torrent(infohash=infohash, **{k: v for k, v in values.items() if k in attributes}))
+        return torrents
+
+    def change_feed(self, attributes: frozenset[str]) -> ScriptedFeed:
+        feed = ScriptedFeed(self)
+        self.feeds.append(feed)
+        return feed
+
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         self.calls.append(Call("call", args=(method, *args)))
         raise errors.NotImplementedError(f"fake: {method}")
+
+
+class ScriptedFeed:
+    """A change feed playing :attr:`FakePort.feed_script`; ``news`` can be set by the test."""
+
+    def __init__(self, port: FakePort) -> None:
+        self._port = port
+        self.news: asyncio.Event | None = asyncio.Event()
+        self.polls = 0
+        self.closed = False
+
+    async def poll(self) -> TorrentChanges:
+        script = self._port.feed_script
+        step = script[min(self.polls, len(script) - 1)]
+        self.polls += 1
+        self._port.calls.append(Call("feed.poll"))
+        if isinstance(step, errors.Error):
+            raise step
+        return step
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 if TYPE_CHECKING:

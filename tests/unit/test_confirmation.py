@@ -511,7 +511,7 @@ async def test_add_started_that_stays_stopped_is_added_after_started_shows_stopp
     # After that time the client's word stands: it was added, stopped.
     assert response == expect(AddResponse, added=[torrent])
     assert watch.seconds >= 0.05
-    assert port.torrents[torrent].stopped is True
+    assert port.store[torrent].stopped is True
     assert port.requests("start") == []
 
 
@@ -548,7 +548,7 @@ async def test_add_stopped_that_the_client_started_is_stopped_again() -> None:
     )
     # Asked again, but only the torrent it can see.
     assert port.requests("stop") == [(torrent,)]
-    assert port.torrents[torrent].stopped is True
+    assert port.store[torrent].stopped is True
 
 
 async def test_add_stopped_that_never_stops_is_an_error_at_the_deadline() -> None:

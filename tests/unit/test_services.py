@@ -63,10 +63,10 @@ async def test_start_while_verifying_after_stopped_add(api: APIBase, memory: Mem
     torrent = make_torrent(tmp_path / "data", tmp_path)
     response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
     assert response.added == [torrent.infohash]
-    assert memory.torrents[torrent.infohash].stopped
+    assert memory.store[torrent.infohash].stopped
     started = await api.start(torrent.infohash)
     assert started.started == [torrent.infohash]
-    assert not memory.torrents[torrent.infohash].stopped
+    assert not memory.store[torrent.infohash].stopped
 
 
 async def test_verify_wait_interval_validation(api: APIBase) -> None:

@@ -16,28 +16,60 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from ...application.ports import AddOptions, AddOutcome, AddStatus, ConnectionOptions
+from ...application.ports import AddOptions, AddOutcome, AddStatus, ChangeFeed, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentFile, TorrentSource
 from ...domain.status import ConnectionStatus
-from ...domain.torrent import TorrentState, TorrentStatus
+from ...domain.torrent import (
+    FilePriority,
+    Torrent,
+    TorrentFileInfo,
+    TorrentState,
+    TorrentStatus,
+    TrackerInfo,
+    TrackerStatus,
+    ratio_of,
+)
 from ...domain.url import ClientURL
 from .._base import AdapterBase
+from .._listing_feed import ListingFeed
 
 
 class _Torrent:
-    __slots__ = ("files", "infohash", "location", "name", "progress", "stopped", "verify_started")
+    __slots__ = (
+        "added_at",
+        "completed_at",
+        "files",
+        "infohash",
+        "is_private",
+        "location",
+        "name",
+        "progress",
+        "stopped",
+        "trackers",
+        "verify_started",
+    )
 
     def __init__(self, source: TorrentSource, location: str, stopped: bool) -> None:
         self.infohash = source.infohash
         self.name = source.name
         self.files: tuple[TorrentFile, ...] = source.files
+        self.trackers = source.trackers
+        self.is_private = source.is_private
         self.location = location
         self.stopped = stopped
         self.progress = 0.0
         self.verify_started: float | None = None
+        self.added_at = datetime.now(UTC)
+        self.completed_at: datetime | None = None
+
+    def set_progress(self, progress: float) -> None:
+        self.progress = progress
+        if progress >= 1.0 and self.completed_at is None:
+            self.completed_at = datetime.now(UTC)
 
 
 class MemoryAdapter(AdapterBase):
@@ -64,7 +96,7 @@ class MemoryAdapter(AdapterBase):
         self._reachable = reachable
         self.verify_seconds = verify_seconds
         self.default_location = default_location or tempfile.gettempdir()
-        self.torrents: dict[str, _Torrent] = {}
+        self.store: dict[str, _Torrent] = {}
 
     async def _open(self) -> None:
         if not self._reachable:
@@ -98,7 +130,7 @@ class MemoryAdapter(AdapterBase):
         elapsed = time.monotonic() - torrent.verify_started
         if elapsed >= self.verify_seconds:
             torrent.verify_started = None
-            torrent.progress = self._present_fraction(torrent)
+            torrent.set_progress(self._present_fraction(torrent))
             return None
         return elapsed / self.verify_seconds if self.verify_seconds else 1.0
 
@@ -126,25 +158,91 @@ class MemoryAdapter(AdapterBase):
     # --- ClientPort ---------------------------------------------------------------
     async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
         self._require_connection()
-        return {h: self._status_of(self.torrents[h]) for h in infohashes if h in self.torrents}
+        return {h: self._status_of(self.store[h]) for h in infohashes if h in self.store}
 
     async def list_infohashes(self) -> list[str]:
         self._require_connection()
-        return list(self.torrents)
+        return list(self.store)
+
+    async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
+        self._require_connection()
+        if infohashes is None:
+            chosen = list(self.store.values())
+        else:
+            chosen = [self.store[h] for h in dict.fromkeys(infohashes) if h in self.store]
+        return [self._torrent_of(torrent, attributes) for torrent in chosen]
+
+    def change_feed(self, attributes: frozenset[str]) -> ChangeFeed:
+        return ListingFeed(self, attributes)
+
+    def _torrent_of(self, torrent: _Torrent, attributes: frozenset[str]) -> Torrent:
+        """Nothing transfers in memory: rates, totals and peers are zero, swarms unknown."""
+        status = self._status_of(torrent)
+        size = sum(f.size for f in torrent.files)
+        done = round(size * torrent.progress)
+        single = len(torrent.files) == 1 and len(torrent.files[0].path) == 1
+        values: dict[str, Any] = {
+            "infohash_v2": None,
+            "name": torrent.name,
+            "state": status.state,
+            "progress": torrent.progress,
+            "size_total": size,
+            "size_wanted": size,
+            "size_done": done,
+            "downloaded": 0,
+            "uploaded": 0,
+            "rate_down": 0,
+            "rate_up": 0,
+            "ratio": ratio_of(0, 0),
+            "eta": None,
+            "seeds_connected": 0,
+            "peers_connected": 0,
+            "seeds_swarm": None,
+            "peers_swarm": None,
+            "save_path": torrent.location,
+            "content_path": os.path.join(torrent.location, torrent.name),
+            "label": None,
+            "tags": (),
+            "added_at": torrent.added_at,
+            "completed_at": torrent.completed_at,
+            "error": None,
+            "is_private": torrent.is_private,
+            "peers": (),
+        }
+        if "files" in attributes:
+            values["files"] = tuple(
+                TorrentFileInfo(
+                    path="/".join(f.path if single else f.path[1:]),
+                    size=f.size,
+                    progress=torrent.progress,
+                    wanted=True,
+                    priority=FilePriority.normal,
+                )
+                for f in torrent.files
+            )
+        if "trackers" in attributes:
+            values["trackers"] = tuple(
+                TrackerInfo(
+                    url=url, tier=tier, status=TrackerStatus.not_contacted, seeds=None, peers=None, message=None
+                )
+                for tier, urls in enumerate(torrent.trackers)
+                for url in urls
+            )
+        return Torrent(infohash=torrent.infohash, **{name: values[name] for name in attributes})
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
         self._require_connection()
         outcomes: list[AddOutcome] = []
         for source in sources:
-            if source.infohash in self.torrents:
+            if source.infohash in self.store:
                 outcomes.append(AddOutcome(source=source, status=AddStatus.already_added, infohash=source.infohash))
                 continue
             torrent = _Torrent(source, options.location or self.default_location, options.stopped)
             if torrent.files and not options.verify:
-                torrent.progress = 1.0
+                torrent.set_progress(1.0)
             elif torrent.files and self._present_fraction(torrent) > 0:
                 torrent.verify_started = time.monotonic()
-            self.torrents[source.infohash] = torrent
+            self.store[source.infohash] = torrent
             outcomes.append(AddOutcome(source=source, status=AddStatus.added, infohash=source.infohash))
         return outcomes
 
@@ -153,7 +251,7 @@ class MemoryAdapter(AdapterBase):
         self._require_connection()
         failures = {}
         for infohash in infohashes:
-            torrent = self.torrents.get(infohash)
+            torrent = self.store.get(infohash)
             failure = "No such torrent" if torrent is None else action(torrent)
             if failure is not None:
                 failures[infohash] = failure
@@ -181,13 +279,16 @@ class MemoryAdapter(AdapterBase):
         return self._act(infohashes, start_verifying)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Raw calls: ``version`` and ``torrents`` (a list of dicts)."""
+        """Raw calls: ``version``, ``torrents`` (a list of dicts) and ``remove``
+        (infohashes as arguments; returns those it removed)."""
         self._require_connection()
         if method == "version":
             return "memory"
+        if method == "remove":
+            return [h for h in args if self.store.pop(h, None) is not None]
         if method == "torrents":
             rows = []
-            for torrent in self.torrents.values():
+            for torrent in self.store.values():
                 status = self._status_of(torrent)
                 rows.append(
                     {
