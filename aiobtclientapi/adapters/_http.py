@@ -152,7 +152,8 @@ class HttpClient:
     """One adapter's HTTP session to its daemon.
 
     ``requests`` counts requests by the name the adapter gives them (its RPC
-    or Web API method), for tests and logs.
+    or Web API method), for tests and logs; ``bytes_received`` the reply
+    bodies' bytes (as decompressed).
     """
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
@@ -160,6 +161,7 @@ class HttpClient:
         self.options = options
         self._session: aiohttp.ClientSession | None = None
         self.requests: collections.Counter[str] = collections.Counter()
+        self.bytes_received = 0
         self._log = get_logger(client=url.client, url=str(url))
 
     @property
@@ -184,6 +186,7 @@ class HttpClient:
         self.requests[what] += 1
         started = time.monotonic()
         reply = await send(self.session, verb, target, self.url, **kwargs)
+        self.bytes_received += len(reply.body)
         self._log.debug("request", method=what, status=reply.status, seconds=round(time.monotonic() - started, 4))
         return reply
 
