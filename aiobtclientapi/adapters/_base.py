@@ -68,6 +68,10 @@ class AdapterBase:
     def request_counts(self) -> Mapping[str, int]:
         return {}
 
+    @property
+    def bytes_received(self) -> int:
+        return 0
+
     # --- status ----------------------------------------------------------------------
     @property
     def status(self) -> ConnectionStatus:

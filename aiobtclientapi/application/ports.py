@@ -164,6 +164,10 @@ class ClientPort(Protocol):
         """Requests sent to the client so far, by its name for them (RPC method, Web API path)."""
 
     @property
+    def bytes_received(self) -> int:
+        """Bytes of the client's replies received so far (bodies, as decompressed for HTTP)."""
+
+    @property
     def status(self) -> ConnectionStatus: ...
 
     def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:

@@ -126,9 +126,9 @@ class Torrent(msgspec.Struct, frozen=True, kw_only=True):
     ``getattr`` after asking for it.
 
     ``state``: what it does now; a stopped torrent being verified is
-    ``verifying``. ``ratio``: uploaded/downloaded (``inf`` when uploaded with
-    nothing downloaded). ``eta``: time left to download, ``None`` when done or
-    unknown. ``seeds_connected``/``peers_connected``: peers we are connected to
+    ``verifying``. ``ratio``: the client's share ratio: uploaded/downloaded,
+    or uploaded/data held when (almost) nothing was downloaded. ``eta``: time
+    left to download, ``None`` when done or unknown. ``seeds_connected``/``peers_connected``: peers we are connected to
     that have/lack the whole torrent; ``*_swarm``: the trackers' counts
     (largest of the working trackers). ``save_path``: the folder the
     torrent's content is in (as the daemon sees it); ``content_path``: the

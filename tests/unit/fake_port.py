@@ -281,6 +281,9 @@ class FakePort:
         # The fake daemon's requests are the port's calls.
         return Counter(self.methods())
 
+    #: The fake daemon sends no bytes.
+    bytes_received = 0
+
     @property
     def status(self) -> ConnectionStatus:
         return ConnectionStatus.connected
