@@ -125,6 +125,10 @@ class TransmissionTarget(Target):
     async def raw_infohash_list(self, api: APIBase) -> list[str]:
         return [row["hashString"].lower() for row in await self._torrents(api, None)]
 
+    async def raw_remove(self, api: APIBase, infohashes: list[str]) -> None:
+        reply = await api.call("torrent-remove", ids=infohashes, **{"delete-local-data": False})
+        assert reply["result"] == "success", reply
+
     raw_call = ("session-get", ())
 
     def check_raw_call_reply(self, reply: Any) -> None:

@@ -7,7 +7,16 @@ import json
 import msgspec
 import pytest
 
-from aiobtclientapi.adapters.transmission._wire import JSONRPC, LEGACY, Dialect, SessionInfo, to_status
+from aiobtclientapi.adapters.transmission._wire import (
+    JSONRPC,
+    LEGACY,
+    RECENTLY_ACTIVE,
+    Dialect,
+    SessionInfo,
+    listing_fields,
+    to_status,
+    to_torrent,
+)
 from tests.wire._recordings import Recording, check_statuses, recording_params
 
 pytestmark = pytest.mark.parametrize("recording", recording_params("transmission"))
@@ -74,3 +83,33 @@ def test_mistyped_status_is_a_validation_error(recording: Recording) -> None:
     outcome = dialect.decode(json.dumps(reply).encode())
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert(outcome.arguments, dialect.rows)
+
+
+def test_listing_rows_agree_with_the_snapshot(recording: Recording) -> None:
+    # The snapshot's recorded reply carries the fields of these attributes.
+    dialect = dialect_of(recording)
+    outcome = dialect.decode(recording.replies["torrent-get"].encode())
+    rows = msgspec.convert(outcome.arguments, dialect.listing)
+    snapshot = msgspec.convert(outcome.arguments, dialect.rows)
+    attributes = frozenset({"name", "state", "progress"})
+    for row, status in zip(rows.torrents, map(to_status, snapshot.torrents), strict=True):
+        torrent = to_torrent(row, attributes)
+        assert (torrent.infohash, torrent.name, torrent.state, torrent.progress) == (
+            status.infohash,
+            status.name,
+            status.state,
+            status.progress,
+        )
+        assert torrent.size_total is msgspec.UNSET
+
+
+def test_listing_fields_are_spelled_per_dialect(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    fields = listing_fields(frozenset({"files", "seeds_swarm", "completed_at"}), "id")
+    assert fields == ["hashString", "id", "doneDate", "leftUntilDone", "files", "fileStats", "trackerStats"]
+    request = dialect.request("torrent-get", {"fields": fields, "ids": RECENTLY_ACTIVE}, 1)
+    if dialect.jsonrpc:
+        assert request["params"]["ids"] == "recently_active"
+        assert request["params"]["fields"][-2:] == ["file_stats", "tracker_stats"]
+    else:
+        assert request["arguments"] == {"fields": fields, "ids": "recently-active"}

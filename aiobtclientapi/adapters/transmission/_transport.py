@@ -32,6 +32,10 @@ class TransmissionTransport:
         self._log = get_logger(client="transmission", url=str(url))
 
     @property
+    def session_id(self) -> str | None:
+        return self._session_id
+
+    @property
     def is_open(self) -> bool:
         return self.http.is_open
 

@@ -9,12 +9,26 @@ original names; :class:`Dialect` translates names and decodes replies.
 
 from __future__ import annotations
 
+import math
+import posixpath
 import re
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, Literal, TypeVar, cast
 
 import msgspec
 
-from ...domain.torrent import TorrentState, TorrentStatus
+from ...domain.torrent import (
+    FilePriority,
+    PeerInfo,
+    Torrent,
+    TorrentFileInfo,
+    TorrentState,
+    TorrentStatus,
+    TrackerInfo,
+    TrackerStatus,
+    timestamp,
+)
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -36,6 +50,51 @@ SNAPSHOT_FIELDS = (
 )
 
 
+#: torrent-get fields (original spelling) each Torrent attribute is read from.
+#: Every one exists since rpc-version 16 (3.00), the oldest version supported,
+#: so none is gated on the version (3.00 answers 0 for names it doesn't know).
+#: seeds/peers_connected need the peer list: Transmission counts connected
+#: peers but not which of them are seeds.
+LISTING_FIELDS: dict[str, tuple[str, ...]] = {
+    "infohash_v2": (),  # Transmission reports no v2 infohash (up to 4.1 at least)
+    "name": ("name",),
+    "state": ("status", "error", "metadataPercentComplete"),
+    "progress": ("percentDone",),
+    "size_total": ("totalSize",),
+    "size_wanted": ("sizeWhenDone",),
+    "size_done": ("haveValid", "haveUnchecked"),
+    "downloaded": ("downloadedEver",),
+    "uploaded": ("uploadedEver",),
+    "rate_down": ("rateDownload",),
+    "rate_up": ("rateUpload",),
+    "ratio": ("uploadRatio",),
+    "eta": ("eta", "leftUntilDone"),
+    "seeds_connected": ("peers",),
+    "peers_connected": ("peers",),
+    "seeds_swarm": ("trackerStats",),
+    "peers_swarm": ("trackerStats",),
+    "save_path": ("downloadDir",),
+    "content_path": ("downloadDir", "name"),
+    "label": ("labels",),
+    "tags": ("labels",),
+    "added_at": ("addedDate",),
+    "completed_at": ("doneDate", "leftUntilDone"),
+    "error": ("error", "errorString"),
+    "is_private": ("isPrivate",),
+    "files": ("files", "fileStats"),
+    "trackers": ("trackerStats",),
+    "peers": ("peers",),
+}
+
+
+def listing_fields(attributes: Iterable[str], *extra: str) -> list[str]:
+    """The torrent-get fields for these attributes, plus hashString and `extra`, each once."""
+    fields = dict.fromkeys(("hashString", *extra))
+    for attribute in sorted(attributes):
+        fields.update(dict.fromkeys(LISTING_FIELDS[attribute]))
+    return list(fields)
+
+
 class TorrentRow(msgspec.Struct):
     hash_string: str
     name: str = ""
@@ -49,6 +108,77 @@ class TorrentRow(msgspec.Struct):
 
 class HashRow(msgspec.Struct):
     hash_string: str
+
+
+# Listing rows: only the fields asked for are in a reply; the defaults are
+# never read (to_torrent reads just the fields of the asked attributes).
+class FileRow(msgspec.Struct):
+    name: str = ""
+    length: int = 0
+
+
+class FileStatRow(msgspec.Struct):
+    bytes_completed: int = 0
+    wanted: bool | int = True  # 1/0 in the original protocol up to 4.0.2 (not always)
+    priority: int = 0
+
+
+class TrackerStatRow(msgspec.Struct):
+    announce: str = ""
+    tier: int = 0
+    announce_state: int = 0
+    has_announced: bool = False
+    last_announce_succeeded: bool = False
+    last_announce_timed_out: bool = False
+    last_announce_result: str = ""
+    seeder_count: int = -1
+    leecher_count: int = -1
+
+
+class PeerRow(msgspec.Struct):
+    address: str = ""
+    port: int = 0
+    client_name: str = ""
+    progress: float = 0.0
+    rate_to_client: int = 0
+    rate_to_peer: int = 0
+
+
+class ListRow(msgspec.Struct):
+    hash_string: str
+    id: int = 0
+    name: str = ""
+    status: int = 0
+    error: int = 0
+    error_string: str = ""
+    metadata_percent_complete: float = 1.0
+    percent_done: float = 0.0
+    total_size: int = 0
+    size_when_done: int = 0
+    have_valid: int = 0
+    have_unchecked: int = 0
+    left_until_done: int = 0
+    downloaded_ever: int = 0
+    uploaded_ever: int = 0
+    rate_download: int = 0
+    rate_upload: int = 0
+    upload_ratio: float = 0.0
+    eta: int = -1
+    download_dir: str = ""
+    labels: list[str] = []
+    added_date: int = 0
+    done_date: int = 0
+    is_private: bool = False
+    files: list[FileRow] = []
+    file_stats: list[FileStatRow] = []
+    tracker_stats: list[TrackerStatRow] = []
+    peers: list[PeerRow] = []
+
+
+class ListRows(msgspec.Struct):
+    torrents: list[ListRow] = []
+    #: With ids "recently-active": ids (not hashes) of torrents removed in the last 60 s.
+    removed: list[int] = []
 
 
 class AddedTorrent(msgspec.Struct):
@@ -88,7 +218,12 @@ def _respelled(base: type[S], rename: Literal["camel", "kebab"], **types: Any) -
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for field in msgspec.structs.fields(base):
         kind = types.get(field.name, field.type)
-        fields.append((field.name, kind) if field.required else (field.name, kind, field.default))
+        if field.required:
+            fields.append((field.name, kind))
+        elif field.default_factory is not msgspec.NODEFAULT:  # e.g. `= []`
+            fields.append((field.name, kind, msgspec.field(default_factory=field.default_factory)))
+        else:
+            fields.append((field.name, kind, field.default))
     return cast(type[S], msgspec.defstruct(f"Legacy{base.__name__}", fields, bases=(base,), rename=rename))
 
 
@@ -104,6 +239,15 @@ _LegacyAddResult = _respelled(
     torrent_duplicate=_LegacyAddedTorrent | None,
 )
 _LegacySessionInfo = _respelled(SessionInfo, "kebab")
+_LegacyListRow = _respelled(
+    ListRow,
+    "camel",
+    files=list[_respelled(FileRow, "camel")],  # type: ignore[misc]
+    file_stats=list[_respelled(FileStatRow, "camel")],  # type: ignore[misc]
+    tracker_stats=list[_respelled(TrackerStatRow, "camel")],  # type: ignore[misc]
+    peers=list[_respelled(PeerRow, "camel")],  # type: ignore[misc]
+)
+_LegacyListRows = _respelled(ListRows, "camel", torrents=list[_LegacyListRow])  # type: ignore[valid-type]
 
 
 class LegacyReply(msgspec.Struct):
@@ -147,6 +291,7 @@ class Dialect:
         self.hashes: type[HashRows] = HashRows if jsonrpc else _LegacyHashRows
         self.add_result: type[AddResult] = AddResult if jsonrpc else _LegacyAddResult
         self.session: type[SessionInfo] = SessionInfo if jsonrpc else _LegacySessionInfo
+        self.listing: type[ListRows] = ListRows if jsonrpc else _LegacyListRows
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(JsonRpcReply if jsonrpc else LegacyReply)
 
     def request(self, method: str, arguments: dict[str, Any] | None, request_id: int) -> dict[str, Any]:
@@ -164,6 +309,8 @@ class Dialect:
     def _value(key: str, value: Any) -> Any:
         if key == "fields":
             return [snake(field) for field in value]
+        if key == "ids" and value == RECENTLY_ACTIVE:
+            return snake(value)
         return value
 
     def decode(self, body: bytes | bytearray) -> Outcome:
@@ -180,6 +327,9 @@ class Dialect:
             return Outcome(arguments={}, error=message or f"error {reply.error.code}")
         return Outcome(arguments=reply.result or {})
 
+
+#: torrent-get ids: torrents active (or changed, 4.x) in the last 60 s, and the removed ones' ids.
+RECENTLY_ACTIVE = "recently-active"
 
 LEGACY = Dialect("legacy", jsonrpc=False)
 JSONRPC = Dialect("json-rpc 2.0", jsonrpc=True)
@@ -201,13 +351,20 @@ _STATES: dict[int, tuple[TorrentState, bool | None]] = {
 _LOCAL_ERROR = 3
 
 
+def state_of(status: int, error: int, metadata_percent_complete: float) -> tuple[TorrentState, bool | None]:
+    """(state, stopped) from tr_stat's status, error and metadata progress: one rule
+    for the snapshot and the listing."""
+    state, stopped = _STATES.get(status, (TorrentState.unknown, None))
+    if error == _LOCAL_ERROR and state is not TorrentState.verifying:
+        state = TorrentState.error
+    elif state is TorrentState.downloading and metadata_percent_complete < 1:
+        state = TorrentState.metadata
+    return state, stopped
+
+
 def to_status(row: TorrentRow) -> TorrentStatus:
     """One torrent-get row as a domain TorrentStatus."""
-    state, stopped = _STATES.get(row.status, (TorrentState.unknown, None))
-    if row.error == _LOCAL_ERROR and state is not TorrentState.verifying:
-        state = TorrentState.error
-    elif state is TorrentState.downloading and row.metadata_percent_complete < 1:
-        state = TorrentState.metadata
+    state, stopped = state_of(row.status, row.error, row.metadata_percent_complete)
     return TorrentStatus(
         infohash=row.hash_string.lower(),
         name=row.name,
@@ -217,3 +374,133 @@ def to_status(row: TorrentRow) -> TorrentStatus:
         verify_progress=row.recheck_progress if state is TorrentState.verifying else None,
         error=row.error_string or None,
     )
+
+
+#: tr_stat ratio and eta sentinels (transmission.h).
+_RATIO_NA, _RATIO_INF = -1, -2
+_PRIORITIES = {-1: FilePriority.low, 0: FilePriority.normal, 1: FilePriority.high}
+#: tr_tracker_stat.announceState: TR_TRACKER_ACTIVE is an announce under way.
+_ANNOUNCING = 3
+
+
+def _file(row: FileRow, stat: FileStatRow) -> TorrentFileInfo:
+    # Names start with the torrent's folder for multi-file torrents; a
+    # single-file torrent's one file is just its name.
+    _, _, path = row.name.partition("/")
+    return TorrentFileInfo(
+        path=path or row.name,
+        size=row.length,
+        progress=stat.bytes_completed / row.length if row.length else 1.0,
+        wanted=bool(stat.wanted),
+        priority=_PRIORITIES.get(stat.priority, FilePriority.normal),
+    )
+
+
+def _count(value: int) -> int | None:
+    return value if value >= 0 else None
+
+
+def _tracker(row: TrackerStatRow) -> TrackerInfo:
+    if row.announce_state == _ANNOUNCING:
+        status = TrackerStatus.updating
+    elif not row.has_announced:
+        status = TrackerStatus.not_contacted
+    elif row.last_announce_succeeded:
+        status = TrackerStatus.working
+    else:
+        status = TrackerStatus.error
+    return TrackerInfo(
+        url=row.announce,
+        tier=row.tier,
+        status=status,
+        seeds=_count(row.seeder_count),
+        peers=_count(row.leecher_count),
+        message=row.last_announce_result or None,
+    )
+
+
+def _peer(row: PeerRow) -> PeerInfo:
+    host = f"[{row.address}]" if ":" in row.address else row.address
+    return PeerInfo(
+        address=f"{host}:{row.port}",
+        client=row.client_name or None,
+        progress=row.progress,
+        rate_down=row.rate_to_client,
+        rate_up=row.rate_to_peer,
+    )
+
+
+def _swarm(counts: Iterable[int]) -> int | None:
+    known = [count for count in counts if count >= 0]
+    return max(known) if known else None
+
+
+def to_torrent(row: ListRow, attributes: frozenset[str]) -> Torrent:
+    """One listing row as a Torrent with just `attributes` set.
+
+    Reads only the fields LISTING_FIELDS names for those attributes. ``label``
+    is the first of Transmission's labels, ``tags`` the others.
+    """
+    values: dict[str, Any] = {}
+    if "infohash_v2" in attributes:
+        values["infohash_v2"] = None
+    if "name" in attributes:
+        values["name"] = row.name
+    if "state" in attributes:
+        values["state"] = state_of(row.status, row.error, row.metadata_percent_complete)[0]
+    if "progress" in attributes:
+        values["progress"] = float(row.percent_done)
+    if "size_total" in attributes:
+        values["size_total"] = row.total_size
+    if "size_wanted" in attributes:
+        values["size_wanted"] = row.size_when_done
+    if "size_done" in attributes:
+        values["size_done"] = row.have_valid + row.have_unchecked
+    if "downloaded" in attributes:
+        values["downloaded"] = row.downloaded_ever
+    if "uploaded" in attributes:
+        values["uploaded"] = row.uploaded_ever
+    if "rate_down" in attributes:
+        values["rate_down"] = row.rate_download
+    if "rate_up" in attributes:
+        values["rate_up"] = row.rate_upload
+    if "ratio" in attributes:
+        # Transmission divides by the verified bytes when nothing was downloaded.
+        ratio = float(row.upload_ratio)
+        values["ratio"] = math.inf if ratio == _RATIO_INF else 0.0 if ratio == _RATIO_NA else ratio
+    if "eta" in attributes:
+        # A finished torrent's eta is the time to its seed ratio limit: not ours.
+        done = row.left_until_done == 0
+        values["eta"] = None if done or row.eta < 0 else timedelta(seconds=row.eta)
+    if "seeds_connected" in attributes:
+        values["seeds_connected"] = sum(1 for peer in row.peers if peer.progress >= 1)
+    if "peers_connected" in attributes:
+        values["peers_connected"] = sum(1 for peer in row.peers if peer.progress < 1)
+    if "seeds_swarm" in attributes:
+        values["seeds_swarm"] = _swarm(tracker.seeder_count for tracker in row.tracker_stats)
+    if "peers_swarm" in attributes:
+        values["peers_swarm"] = _swarm(tracker.leecher_count for tracker in row.tracker_stats)
+    if "save_path" in attributes:
+        values["save_path"] = row.download_dir
+    if "content_path" in attributes:
+        values["content_path"] = posixpath.join(row.download_dir, row.name)
+    if "label" in attributes:
+        values["label"] = row.labels[0] if row.labels else None
+    if "tags" in attributes:
+        values["tags"] = tuple(row.labels[1:])
+    if "added_at" in attributes:
+        values["added_at"] = timestamp(row.added_date)
+    if "completed_at" in attributes:
+        # doneDate stays after a verification found pieces missing again.
+        values["completed_at"] = timestamp(row.done_date) if row.left_until_done == 0 else None
+    if "error" in attributes:
+        values["error"] = (row.error_string or f"error {row.error}") if row.error else None
+    if "is_private" in attributes:
+        values["is_private"] = row.is_private
+    if "files" in attributes:
+        values["files"] = tuple(map(_file, row.files, row.file_stats))
+    if "trackers" in attributes:
+        values["trackers"] = tuple(map(_tracker, row.tracker_stats))
+    if "peers" in attributes:
+        values["peers"] = tuple(map(_peer, row.peers))
+    return Torrent(infohash=row.hash_string.lower(), **values)

@@ -12,13 +12,19 @@ import msgspec
 from ...application.ports import AddOptions, AddOutcome, AddStatus, ConnectionOptions
 from ...domain import errors
 from ...domain.source import TorrentSource
-from ...domain.torrent import TorrentStatus
+from ...domain.torrent import Torrent, TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
+from ._feed import TransmissionFeed
 from ._transport import TransmissionTransport
-from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, Outcome, to_status
+from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, ListRows, Outcome, listing_fields, to_status, to_torrent
 
 T = TypeVar("T")
+
+
+class _Table(msgspec.Struct):
+    torrents: list[list[Any]] = []
+
 
 #: torrent-add takes one torrent per request; this many are in flight at once.
 _ADD_CONCURRENCY = 32
@@ -42,6 +48,10 @@ class TransmissionAdapter(AdapterBase):
     def request_counts(self) -> Mapping[str, int]:
         """Requests sent so far, by RPC method (e.g. ``torrent-get``)."""
         return dict(self._transport.http.requests)
+
+    @property
+    def bytes_received(self) -> int:
+        return self._transport.http.bytes_received
 
     # --- connection -------------------------------------------------------------------
     async def _open(self) -> None:
@@ -72,10 +82,28 @@ class TransmissionAdapter(AdapterBase):
         """The protocol spoken: "legacy" or "json-rpc 2.0"."""
         return self._transport.dialect.name
 
-    async def _torrent_get(self, fields: Sequence[str], ids: Sequence[str] | None, shape: type[T]) -> T:
+    @property
+    def speaks_jsonrpc(self) -> bool:
+        return self._transport.dialect.jsonrpc
+
+    @property
+    def session_id(self) -> str | None:
+        """The daemon's current CSRF session id: a new one after it restarted."""
+        return self._transport.session_id
+
+    async def _torrent_get(
+        self,
+        fields: Sequence[str],
+        ids: str | Sequence[str | int] | None,
+        shape: type[T],
+        *,
+        table: bool = False,
+    ) -> T:
         arguments: dict[str, Any] = {"fields": list(fields)}
         if ids is not None:
-            arguments["ids"] = list(ids)
+            arguments["ids"] = ids if isinstance(ids, str) else list(ids)
+        if table:
+            arguments["format"] = "table"
         reply = await self._rpc("torrent-get", arguments)
         try:
             return msgspec.convert(reply, shape)
@@ -93,6 +121,27 @@ class TransmissionAdapter(AdapterBase):
     async def list_infohashes(self) -> list[str]:
         rows = await self._torrent_get(("hashString",), None, self._transport.dialect.hashes)
         return [row.hash_string.lower() for row in rows.torrents]
+
+    async def listing(self, fields: Sequence[str], ids: str | Sequence[str | int] | None) -> ListRows:
+        """torrent-get of these fields (original spelling) as listing rows: one request."""
+        return await self._torrent_get(fields, ids, self._transport.dialect.listing)
+
+    async def table(self, fields: Sequence[str]) -> list[list[Any]]:
+        """Every torrent's values of these fields, in order (format "table": no key per row)."""
+        reply = await self._torrent_get(fields, None, _Table, table=True)
+        rows = reply.torrents[1:]  # the first row holds the keys
+        if any(len(row) != len(fields) for row in rows):
+            raise errors.ResponseError(f"{self._url}: Invalid torrent-get table: rows of other lengths than {fields}")
+        return rows
+
+    async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
+        if infohashes is not None and not infohashes:
+            return []
+        rows = await self.listing(listing_fields(attributes), infohashes)
+        return [to_torrent(row, attributes) for row in rows.torrents]
+
+    def change_feed(self, attributes: frozenset[str]) -> TransmissionFeed:
+        return TransmissionFeed(self, attributes)
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
         semaphore = asyncio.Semaphore(_ADD_CONCURRENCY)
