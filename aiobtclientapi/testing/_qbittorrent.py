@@ -225,6 +225,10 @@ class QbittorrentTarget(Target):
     async def raw_infohash_list(self, api: APIBase) -> list[str]:
         return [row["hash"] for row in await self._rows(api)]
 
+    async def raw_remove(self, api: APIBase, infohashes: list[str]) -> None:
+        if infohashes:
+            await api.call("torrents/delete", hashes="|".join(infohashes), deleteFiles=False)
+
     raw_call = ("app/version", ())
 
     def check_raw_call_reply(self, reply: Any) -> None:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import msgspec
 import pytest
 
 from aiobtclientapi.adapters.qbittorrent._wire import (
+    MAX_ETA,
+    decode_listing,
     decode_preferences,
     decode_rows,
     parse_webapi_version,
     to_status,
+    to_torrent,
     webapi_names,
 )
 from aiobtclientapi.adapters.qbittorrent.client import _row_hashes
+from aiobtclientapi.domain.torrent import DEFAULT_ATTRIBUTES
 from tests.wire._recordings import Recording, check_statuses, recording_params
 
 pytestmark = pytest.mark.parametrize("recording", recording_params("qbittorrent"))
@@ -45,6 +50,25 @@ def test_torrents_info(recording: Recording) -> None:
         for infohash in _row_hashes(row) & wanted
     }
     check_statuses(statuses, recording)
+
+
+def test_torrents_info_as_torrents(recording: Recording) -> None:
+    """The listing's mapping of the same rows: the same state, no sentinel left."""
+    rows = json.loads(recording.replies["torrents/info"])
+    raw = {(row["infohash_v1"] or row["hash"]): row for row in rows}
+    for row in decode_listing(recording.replies["torrents/info"].encode()):
+        torrent = to_torrent(row, DEFAULT_ATTRIBUTES)
+        wire = raw[torrent.infohash]
+        assert torrent.state is to_status(row, torrent.infohash).state
+        assert torrent.name == wire["name"] and torrent.size_total == wire["total_size"]
+        assert torrent.infohash_v2 is None  # v1 torrents
+        assert wire["eta"] == MAX_ETA and torrent.eta is None
+        assert (torrent.completed_at is None) == (wire["amount_left"] > 0 or wire["completion_on"] <= 0)
+        assert torrent.label is None and torrent.tags == ()
+        assert isinstance(torrent.added_at, datetime) and torrent.added_at.year >= 2024
+        assert torrent.content_path == f"{wire['save_path']}/{wire['name']}"
+        # 5.0+ sends private (null without metadata); 4.x leaves it to torrents/properties.
+        assert torrent.is_private is bool(wire.get("private"))
 
 
 # The decoders promise ValueError (msgspec's errors subclass it); the adapter

@@ -6,28 +6,77 @@ Every primitive is one request whatever the number of torrents
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming, ConnectionOptions
+import msgspec
+
+from ...application.ports import (
+    AddOptions,
+    AddOutcome,
+    AddStatus,
+    ChangeFeed,
+    ClientTiming,
+    ConnectionOptions,
+    TorrentChanges,
+)
 from ...domain import errors
 from ...domain.source import TorrentSource
-from ...domain.torrent import TorrentStatus
+from ...domain.torrent import COLLECTION_ATTRIBUTES, Torrent, TorrentStatus
 from ...domain.url import ClientURL
 from .. import _json
 from .._base import AdapterBase
 from .._http import HttpReply
 from ._transport import FilePart, Form, QbittorrentTransport
 from ._wire import (
+    ATTRIBUTE_KEYS,
+    LISTING_KEYS,
+    ListingRow,
     TorrentRow,
     WebApiNames,
+    decode_files,
+    decode_listing,
+    decode_maindata,
+    decode_peers,
     decode_preferences,
+    decode_properties,
     decode_rows,
+    decode_trackers,
+    has_metadata,
     parse_webapi_version,
     to_status,
+    to_torrent,
+    torrent_infohash,
     webapi_names,
 )
+
+T = TypeVar("T")
+
+#: WebAPI versions: torrents/info includeTrackers (5.1), includeFiles (5.2), `private` (5.0).
+INCLUDE_TRACKERS = (2, 11, 4)
+INCLUDE_FILES = (2, 11, 8)
+PRIVATE_IN_INFO = (2, 11)
+#: Per-torrent requests of one listing in flight at a time.
+PER_TORRENT_REQUESTS = 8
+
+
+class _Gone(Exception):
+    """The daemon no longer has the torrent (it was removed during the listing)."""
+
+
+async def _gather(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run them all; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
 
 #: Methods that answer GET (qBittorrent refuses GET for the others with 405).
 _READ_ONLY_METHODS = frozenset(
@@ -95,6 +144,10 @@ class QbittorrentAdapter(AdapterBase):
         super().__init__(url, options)
         self._transport = QbittorrentTransport(url, options, self._log)
         self._names: WebApiNames | None = None
+        self._version: tuple[int, ...] = ()
+        #: is_private by torrent ID where torrents/info lacks it (4.x): it is
+        #: part of the info dict, so it never changes for an infohash.
+        self._private: dict[str, bool] = {}
         self._appear_within = options.timeout
         self.timing = _default_timing(self._appear_within)
 
@@ -102,6 +155,10 @@ class QbittorrentAdapter(AdapterBase):
     def request_counts(self) -> Mapping[str, int]:
         """Requests sent so far, by Web API method (e.g. ``torrents/add``)."""
         return dict(self._transport.http.requests)
+
+    @property
+    def bytes_received(self) -> int:
+        return self._transport.http.bytes_received
 
     # --- connection ---------------------------------------------------------------
     async def _open(self) -> None:
@@ -120,6 +177,7 @@ class QbittorrentAdapter(AdapterBase):
             ) from exc
         # What the daemon calls pause/resume is chosen once per connection.
         self._names = webapi_names(version)
+        self._version = version
         self.timing = await self._read_timing()
         self._log.debug("connected", webapi_version=".".join(map(str, version)), timing=self.timing)
 
@@ -184,8 +242,88 @@ class QbittorrentAdapter(AdapterBase):
         return result
 
     async def list_infohashes(self) -> list[str]:
-        # The full v1 (or v2) infohash: `hash` is a v2 one truncated for v2-only torrents.
-        return [(row.infohash_v1 or row.infohash_v2 or row.hash).lower() for row in await self._rows(None)]
+        return [torrent_infohash(row) for row in await self._rows(None)]
+
+    # --- listing ----------------------------------------------------------------------------
+    async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
+        """One torrents/info for every scalar attribute; files, trackers, peers (and
+        is_private on 4.x) per torrent where the version can't batch them, at most
+        :data:`PER_TORRENT_REQUESTS` at a time and only when asked for."""
+        if infohashes is not None and not infohashes:
+            return []
+        await self.connect()
+        fields: dict[str, str] = {}
+        if infohashes is not None:
+            fields["hashes"] = "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))
+        if "files" in attributes and self._version >= INCLUDE_FILES:
+            fields["includeFiles"] = "true"
+        if "trackers" in attributes and self._version >= INCLUDE_TRACKERS:
+            fields["includeTrackers"] = "true"
+        # POST: a thousand hashes would make a 41 kB URL.
+        reply = await self._web("POST", "torrents/info", form=Form(fields))
+        if reply.status != 200:
+            raise self._transport.fail("torrents/info", reply)
+        rows = _json.decode(reply.body, decode_listing, where=self._url, what="torrents/info", typed=True)
+        if infohashes is None:
+            self._forget_private({row.hash for row in rows})
+        return [torrent for torrent in await self._map_rows(rows, attributes) if torrent is not None]
+
+    async def _map_rows(self, rows: Sequence[ListingRow], attributes: frozenset[str]) -> list[Torrent | None]:
+        """Map rows, fetching per torrent what they lack; None for a torrent gone meanwhile."""
+        if not (attributes & COLLECTION_ATTRIBUTES or ("is_private" in attributes and self._version < PRIVATE_IN_INFO)):
+            return [to_torrent(row, attributes) for row in rows]
+        limit = asyncio.Semaphore(PER_TORRENT_REQUESTS)
+
+        async def one(row: ListingRow) -> Torrent | None:
+            files = trackers = peers = None
+            try:
+                # 5.2+ sent them (none without metadata).
+                if "files" in attributes and self._version < INCLUDE_FILES and has_metadata(row):
+                    files = await self._per_torrent(limit, "torrents/files", row.hash, decode_files)
+                if "trackers" in attributes and row.trackers is None:
+                    trackers = await self._per_torrent(limit, "torrents/trackers", row.hash, decode_trackers)
+                if "peers" in attributes:
+                    peers = await self._per_torrent(limit, "sync/torrentPeers", row.hash, decode_peers)
+                is_private = await self._is_private(limit, row) if "is_private" in attributes else None
+            except _Gone:
+                return None
+            return to_torrent(row, attributes, files=files, trackers=trackers, peers=peers, is_private=is_private)
+
+        return await _gather(one(row) for row in rows)
+
+    async def _per_torrent(
+        self, limit: asyncio.Semaphore, method: str, torrent_id: str, decoder: Callable[[bytes | bytearray], T]
+    ) -> T:
+        """One per-torrent GET; raises _Gone for a torrent the daemon no longer has (404)."""
+        params = {"hash": torrent_id}
+        if method == "sync/torrentPeers":
+            params["rid"] = "0"  # always the whole list
+        async with limit:
+            reply = await self._web("GET", method, params=params)
+        if reply.status == 404:
+            raise _Gone
+        if reply.status != 200:
+            raise self._transport.fail(method, reply)
+        return _json.decode(reply.body, decoder, where=self._url, what=method, typed=True)
+
+    async def _is_private(self, limit: asyncio.Semaphore, row: ListingRow) -> bool | None:
+        """From the row on 5.0+; on 4.x from torrents/properties, once per torrent."""
+        if row.private is not None or self._version >= PRIVATE_IN_INFO:
+            return row.private
+        if not has_metadata(row):
+            return False  # unknown until the metadata comes: asked again then
+        known = self._private.get(row.hash)
+        if known is None:
+            properties = await self._per_torrent(limit, "torrents/properties", row.hash, decode_properties)
+            known = self._private[row.hash] = properties.is_private
+        return known
+
+    def _forget_private(self, present: set[str]) -> None:
+        for torrent_id in self._private.keys() - present:
+            del self._private[torrent_id]
+
+    def change_feed(self, attributes: frozenset[str]) -> ChangeFeed:
+        return QbittorrentFeed(self, attributes)
 
     # --- add ------------------------------------------------------------------------
     def _add_form(self, sources: Mapping[int, TorrentSource], options: AddOptions, names: WebApiNames) -> Form:
@@ -315,3 +453,98 @@ class QbittorrentAdapter(AdapterBase):
         if verb == "GET":
             return await self._web("GET", path, params=fields)
         return await self._web("POST", path, form=Form(fields, files))
+
+
+class QbittorrentFeed:
+    """sync/maindata with its response ID: after the first reply (every torrent),
+    each names the torrents that changed with only their changed keys, which are
+    merged into the rows kept here, and those removed.
+
+    A response ID the daemon doesn't know (it restarted, or another feed of the
+    same session moved on) gets a full update again, which sets ``present``.
+    Only torrents whose keys of the asked attributes changed are reported, and
+    only if their mapped value differs. Files, trackers and peers are not
+    followed. On 4.x, whose rows have no ``private``, is_private is read once
+    per torrent with torrents/properties (cached by the adapter). A poll that
+    fails starts over with a full update.
+    """
+
+    def __init__(self, adapter: QbittorrentAdapter, attributes: frozenset[str]) -> None:
+        self._adapter = adapter
+        self._attributes = attributes - COLLECTION_ATTRIBUTES
+        self._keys = frozenset[str]().union(*(ATTRIBUTE_KEYS.get(name, ()) for name in self._attributes))
+        self._rid = 0
+        self._connections = -1
+        #: Merged rows by torrent ID: only the keys the listing reads.
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._sent: dict[str, Torrent] = {}
+        self.news: asyncio.Event | None = None
+
+    async def poll(self) -> TorrentChanges:
+        adapter = self._adapter
+        await adapter.connect()
+        if adapter.connections != self._connections:
+            # A new connection: a new session on the daemon, maybe a restarted daemon.
+            self._rid = 0
+        reply = await adapter._web("GET", "sync/maindata", params={"rid": str(self._rid)})
+        # Sent again on a new connection, it got the full update a new session gives.
+        self._connections = adapter.connections
+        if reply.status != 200:
+            raise adapter._transport.fail("sync/maindata", reply)
+        try:
+            return await self._apply(reply)
+        except BaseException:
+            self._rid = 0  # what we keep may be half-updated: start over
+            raise
+
+    async def _apply(self, reply: HttpReply) -> TorrentChanges:
+        adapter = self._adapter
+        # Untyped: a full update's rows are decoded whole.
+        data = _json.decode(reply.body, decode_maindata, where=adapter._url, what="sync/maindata")
+        removed: list[str] = []
+        if data.full_update:
+            self._rows = {}
+            self._sent = {}
+            touched = set(data.torrents)
+        else:
+            for torrent_id in data.torrents_removed:
+                row = self._rows.pop(torrent_id, None)
+                self._sent.pop(torrent_id, None)
+                if row is not None:
+                    removed.append(self._infohash(torrent_id, row))
+            touched = {
+                torrent_id
+                for torrent_id, keys in data.torrents.items()
+                if torrent_id not in self._rows or not self._keys.isdisjoint(keys)
+            }
+        for torrent_id, keys in data.torrents.items():
+            row = self._rows.setdefault(torrent_id, {})
+            row.update((key, value) for key, value in keys.items() if key in LISTING_KEYS)
+        changed = await self._changed(touched)
+        self._rid = data.rid
+        present = frozenset(self._infohash(i, row) for i, row in self._rows.items()) if data.full_update else None
+        if data.full_update and "is_private" in self._attributes:
+            adapter._forget_private(set(self._rows))
+        return TorrentChanges(changed=changed, removed=removed, present=present)
+
+    async def _changed(self, torrent_ids: set[str]) -> list[Torrent]:
+        rows: list[ListingRow] = []
+        for torrent_id in torrent_ids:
+            try:
+                rows.append(msgspec.convert({**self._rows[torrent_id], "hash": torrent_id}, ListingRow))
+            except msgspec.ValidationError as exc:
+                raise errors.ResponseError(f"{self._adapter._url}: sync/maindata: invalid reply: {exc}") from exc
+        changed: list[Torrent] = []
+        for row, torrent in zip(rows, await self._adapter._map_rows(rows, self._attributes), strict=True):
+            # Gone meanwhile (torrents/properties 404): the next reply says so.
+            if torrent is not None and self._sent.get(row.hash) != torrent:
+                self._sent[row.hash] = torrent
+                changed.append(torrent)
+        return changed
+
+    @staticmethod
+    def _infohash(torrent_id: str, row: Mapping[str, Any]) -> str:
+        return (row.get("infohash_v1") or row.get("infohash_v2") or torrent_id).lower()
+
+    async def close(self) -> None:
+        pass
