@@ -189,6 +189,13 @@ class DelugeTarget(Target):
     async def raw_infohash_list(self, api: APIBase) -> list[str]:
         return list(await api.call("core.get_session_state"))
 
+    async def raw_remove(self, api: APIBase, infohashes: list[str]) -> None:
+        if not infohashes:
+            return
+        # remove_data=False: keep the content. The reply lists (id, error) for
+        # each torrent that failed; an unknown id is not worth failing over.
+        await api.call("core.remove_torrents", list(infohashes), False)
+
     raw_call = ("daemon.info", ())
 
     def check_raw_call_reply(self, reply: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 import aiobtclientapi
 from aiobtclientapi.adapters.deluge._transport import HEADER, RPC_RESPONSE, FrameDecoder
-from aiobtclientapi.adapters.deluge._wire import decode_rows, to_status
+from aiobtclientapi.adapters.deluge._wire import decode_listing_row, decode_rows, listing_rows, to_status, to_torrent
 from tests.wire._recordings import Recording, check_statuses, recording_params
 
 pytestmark = pytest.mark.parametrize("recording", recording_params("deluge"))
@@ -77,3 +77,25 @@ def test_mistyped_rows_are_a_response_error(recording: Recording) -> None:
     reply[first] = {**reply[first], "progress": "100%"}
     with pytest.raises(aiobtclientapi.ResponseError):
         decode_rows(reply, "recording")
+
+
+def test_listing_agrees_with_snapshot(recording: Recording) -> None:
+    # One state table for both: a listing and a snapshot of the same row agree.
+    rows = listing_rows(reply_value(recording, "core.get_torrents_status"), "recording")
+    assert rows
+    for infohash, row in rows.items():
+        if not row:
+            continue
+        [status] = map(to_status, decode_rows({infohash: row}, "recording"))
+        attributes = {"name", "state", "error", "size_total"}
+        if row["state"] not in ("Checking", "Moving", "Error"):  # else progress needs total_done/total_wanted
+            attributes.add("progress")
+        torrent = to_torrent(infohash, decode_listing_row(row, "recording"), attributes)
+        assert (torrent.infohash, torrent.name, torrent.state, torrent.error) == (
+            status.infohash,
+            status.name,
+            status.state,
+            status.error,
+        )
+        if "progress" in attributes:
+            assert torrent.progress == status.progress

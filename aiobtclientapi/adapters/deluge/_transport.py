@@ -203,6 +203,9 @@ class DelugeTransport:
         self.connections_opened = 0
         #: Calls sent so far, by RPC method (for tests and logging).
         self.requests: collections.Counter[str] = collections.Counter()
+        #: Bytes received and sent so far, framing included (what a poll costs).
+        self.bytes_received = 0
+        self.bytes_sent = 0
         self._log = get_logger(client="deluge", url=self._where)
 
     @property
@@ -310,6 +313,7 @@ class DelugeTransport:
                 if not data:
                     error = errors.ConnectionError(f"{self._where}: connection closed by the daemon")
                     break
+                self.bytes_received += len(data)
                 for message in decoder.feed(data):
                     self._dispatch(message)
         except errors.Error as exc:
@@ -375,6 +379,7 @@ class DelugeTransport:
         try:
             async with self._write_lock:
                 writer.write(frame)
+                self.bytes_sent += len(frame)
                 await writer.drain()
         except (OSError, ssl.SSLError) as exc:
             self._pending.pop(request_id, None)

@@ -1,17 +1,33 @@
 """Deluge's reply shapes and their mapping to domain values.
 
 ``core.get_torrents_status`` returns ``{torrent_id: {key: value}}``; rencode
-gives us plain dicts, converted here into :class:`StatusRow`.
+gives us plain dicts, converted here into :class:`StatusRow` (snapshots) and
+:class:`ListingRow` (listings and the change feed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 
 from ...domain import errors
-from ...domain.torrent import TorrentState, TorrentStatus
+from ...domain.torrent import (
+    UNSET,
+    FilePriority,
+    PeerInfo,
+    Torrent,
+    TorrentFileInfo,
+    TorrentState,
+    TorrentStatus,
+    TrackerInfo,
+    TrackerStatus,
+    Unset,
+    ratio_of,
+    timestamp,
+)
 
 
 class StatusRow(msgspec.Struct, frozen=True):
@@ -68,13 +84,20 @@ def decode_rows(reply: Any, where: str) -> list[StatusRow]:
         raise errors.ResponseError(f"{where}: core.get_torrents_status: unexpected reply: {exc}") from exc
 
 
+def state_of(deluge_state: str, total_size: int) -> TorrentState:
+    """Our state for Deluge's `state` (snapshots and listings alike)."""
+    state = STATES.get(deluge_state, (TorrentState.unknown, None))[0]
+    if state is TorrentState.downloading and total_size == 0:
+        return TorrentState.metadata  # a magnet still fetching its metadata
+    return state
+
+
 def to_status(row: StatusRow) -> TorrentStatus:
     """A domain TorrentStatus from one status row."""
-    state, stopped = STATES.get(row.state, (TorrentState.unknown, None))
+    stopped = STATES.get(row.state, (TorrentState.unknown, None))[1]
     if stopped is None and row.state not in _STOPPED_UNKNOWN:
         stopped = row.paused
-    if state is TorrentState.downloading and row.total_size == 0:
-        state = TorrentState.metadata  # a magnet still fetching its metadata
+    state = state_of(row.state, row.total_size)
     fraction = min(max(row.progress / 100.0, 0.0), 1.0)
     verify_progress = fraction if state is TorrentState.verifying else None
     return TorrentStatus(
@@ -86,3 +109,310 @@ def to_status(row: StatusRow) -> TorrentStatus:
         verify_progress=verify_progress,
         error=(row.message or "Error") if state is TorrentState.error else None,
     )
+
+
+# --- listings ------------------------------------------------------------------------------
+class FileRow(msgspec.Struct, frozen=True):
+    """One entry of the ``files`` key (also has index and offset)."""
+
+    path: str
+    size: int
+
+
+class TrackerRow(msgspec.Struct, frozen=True):
+    """One entry of the ``trackers`` key.
+
+    Deluge keeps the libtorrent tracker list as it was when the torrent was
+    loaded (after a restart: url and tier only) and never refreshes it, so
+    its message, fails and scrape counts are stale: only url and tier are read.
+    """
+
+    url: str
+    tier: int = 0
+
+
+class PeerRow(msgspec.Struct, frozen=True):
+    """One entry of the ``peers`` key."""
+
+    ip: str  # "host:port", IPv6 without brackets
+    client: str = ""
+    progress: float = 0.0  # 0–1
+    down_speed: int = 0
+    up_speed: int = 0
+
+
+class ListingRow(msgspec.Struct, frozen=True):
+    """One torrent of a listing: every key we may ask, UNSET where not asked
+    (a diff reply carries only the changed keys; a plugin's key is absent
+    while the plugin is off)."""
+
+    name: str | Unset = UNSET
+    state: str | Unset = UNSET
+    progress: float | Unset = UNSET  # 0–100, of the current task (checking, moving)
+    total_size: int | Unset = UNSET
+    total_wanted: int | Unset = UNSET
+    total_done: int | Unset = UNSET
+    all_time_download: int | Unset = UNSET
+    total_uploaded: int | Unset = UNSET
+    download_payload_rate: int | Unset = UNSET
+    upload_payload_rate: int | Unset = UNSET
+    ratio: float | Unset = UNSET  # -1: nothing done yet
+    eta: float | Unset = UNSET  # 0: done or no rate; -1: over a year
+    is_finished: bool | Unset = UNSET
+    num_seeds: int | Unset = UNSET
+    num_peers: int | Unset = UNSET
+    total_seeds: int | Unset = UNSET  # -1: not scraped
+    total_peers: int | Unset = UNSET
+    download_location: str | Unset = UNSET
+    label: str | Unset = UNSET
+    time_added: float | Unset = UNSET
+    completed_time: float | Unset = UNSET  # 0: never
+    message: str | Unset = UNSET
+    private: bool | Unset = UNSET
+    files: list[FileRow] | Unset = UNSET
+    file_progress: list[float] | Unset = UNSET  # 0–1
+    file_priorities: list[int] | Unset = UNSET  # libtorrent's 0–7
+    trackers: list[TrackerRow] | Unset = UNSET
+    tracker_status: str | Unset = UNSET  # about the last tracker that answered
+    tracker: str | Unset = UNSET  # the tracker libtorrent talks to now
+    peers: list[PeerRow] | Unset = UNSET
+
+
+#: The ``core.get_torrents_status`` keys each Torrent attribute needs.
+ATTRIBUTE_KEYS: dict[str, tuple[str, ...]] = {
+    "infohash_v2": (),
+    "name": ("name",),
+    "state": ("state", "total_size"),
+    "progress": ("progress", "state", "total_done", "total_wanted"),
+    "size_total": ("total_size",),
+    "size_wanted": ("total_wanted",),
+    "size_done": ("total_done",),
+    "downloaded": ("all_time_download",),
+    "uploaded": ("total_uploaded",),
+    "rate_down": ("download_payload_rate",),
+    "rate_up": ("upload_payload_rate",),
+    "ratio": ("ratio", "total_uploaded"),
+    "eta": ("eta", "is_finished"),
+    "seeds_connected": ("num_seeds",),
+    "peers_connected": ("num_peers",),
+    "seeds_swarm": ("total_seeds",),
+    "peers_swarm": ("total_peers",),
+    "save_path": ("download_location",),
+    "content_path": ("download_location", "name"),
+    "label": ("label",),
+    "tags": (),
+    "added_at": ("time_added",),
+    "completed_at": ("completed_time",),
+    "error": ("state", "message", "total_size"),
+    "is_private": ("private",),
+    "files": ("files", "file_progress", "file_priorities"),
+    "trackers": ("trackers", "tracker_status", "tracker"),
+    "peers": ("peers",),
+}
+
+#: Keys a daemon may leave out of a full row: plugin keys (the plugin is off).
+OPTIONAL_KEYS = frozenset({"label"})
+
+
+def listing_keys(attributes: Iterable[str]) -> list[str]:
+    """The keys to ask for `attributes`, sorted.
+
+    With no torrent key among them, "hash" is added: an empty key list means
+    every key to Deluge, and with plugin keys only (the plugin off) a known
+    torrent's row would be empty like an unknown one's.
+    """
+    keys = {key for name in attributes for key in ATTRIBUTE_KEYS[name]}
+    if keys <= OPTIONAL_KEYS:
+        keys.add("hash")
+    return sorted(keys)
+
+
+def listing_rows(reply: Any, where: str) -> dict[str, dict[str, Any]]:
+    """The rows of a ``core.get_torrents_status`` reply as plain dicts, by
+    lower-case infohash (a diff reply's unchanged torrents: empty dicts)."""
+    if not isinstance(reply, dict) or not all(isinstance(row, dict) for row in reply.values()):
+        raise errors.ResponseError(f"{where}: core.get_torrents_status: unexpected reply: {type(reply).__name__}")
+    return {str(infohash).lower(): row for infohash, row in reply.items()}
+
+
+def decode_listing_row(row: dict[str, Any], where: str) -> ListingRow:
+    try:
+        return msgspec.convert(row, ListingRow)
+    except msgspec.ValidationError as exc:
+        raise errors.ResponseError(f"{where}: core.get_torrents_status: unexpected reply: {exc}") from exc
+
+
+#: States in which Deluge's `progress` is a task's (checking, moving) or a
+#: fixed 100 (Error), not the downloaded fraction.
+_TASK_PROGRESS = frozenset({"Checking", "Moving", "Error"})
+
+
+def _fraction(part: float, whole: float) -> float:
+    return min(max(part / whole, 0.0), 1.0) if whole > 0 else 0.0
+
+
+def _progress(row: ListingRow) -> float:
+    assert isinstance(row.progress, float) and isinstance(row.state, str)
+    if row.state in _TASK_PROGRESS:
+        assert isinstance(row.total_done, int) and isinstance(row.total_wanted, int)
+        return _fraction(row.total_done, row.total_wanted)
+    return _fraction(row.progress, 100.0)
+
+
+def _count(value: int) -> int | None:
+    return value if value >= 0 else None
+
+
+def _priority(value: int) -> FilePriority | None:
+    if value <= 0:
+        return None
+    if value < 4:
+        return FilePriority.low
+    return FilePriority.normal if value == 4 else FilePriority.high
+
+
+def _files(row: ListingRow) -> tuple[TorrentFileInfo, ...]:
+    assert isinstance(row.files, list) and isinstance(row.file_progress, list)
+    assert isinstance(row.file_priorities, list)
+    progress, priorities = row.file_progress, row.file_priorities
+    files = []
+    for index, file in enumerate(row.files):
+        priority = priorities[index] if index < len(priorities) else 4
+        # A multi-file torrent's paths start with its own folder.
+        path = file.path.split("/", 1)[1] if "/" in file.path else file.path
+        files.append(
+            TorrentFileInfo(
+                path=path,
+                size=file.size,
+                progress=min(max(progress[index], 0.0), 1.0) if index < len(progress) else 0.0,
+                wanted=priority > 0,
+                priority=_priority(priority),
+            )
+        )
+    return tuple(files)
+
+
+def _tracker_status(text: str) -> tuple[TrackerStatus, str | None]:
+    """Deluge's `tracker_status` text: "Announce OK", "Announce Sent",
+    "Warning: <msg>", "Error: <msg>", "" (not announced yet)."""
+    if text == "Announce OK":
+        return TrackerStatus.working, None
+    if text == "Announce Sent":
+        return TrackerStatus.updating, None
+    if text.startswith("Warning:"):
+        return TrackerStatus.working, text.partition(":")[2].strip() or None
+    if text.startswith("Error:"):
+        return TrackerStatus.error, text.partition(":")[2].strip() or None
+    if not text:
+        return TrackerStatus.not_contacted, None
+    return TrackerStatus.unknown, text
+
+
+def _trackers(row: ListingRow) -> tuple[TrackerInfo, ...]:
+    assert isinstance(row.trackers, list) and isinstance(row.tracker_status, str)
+    # Deluge keeps one status text per torrent, about the tracker that last
+    # answered: it is that tracker's (libtorrent's current one, or the only one).
+    status, message = _tracker_status(row.tracker_status)
+    current = row.tracker if isinstance(row.tracker, str) else ""
+    single = len(row.trackers) == 1
+    return tuple(
+        TrackerInfo(
+            url=tracker.url,
+            tier=tracker.tier,
+            status=status if single or tracker.url == current else TrackerStatus.unknown,
+            seeds=None,
+            peers=None,
+            message=message if single or tracker.url == current else None,
+        )
+        for tracker in row.trackers
+    )
+
+
+def _address(ip: str) -> str:
+    host, sep, port = ip.rpartition(":")
+    if sep and ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return ip
+
+
+def _peers(row: ListingRow) -> tuple[PeerInfo, ...]:
+    assert isinstance(row.peers, list)
+    return tuple(
+        PeerInfo(
+            address=_address(peer.ip),
+            client=peer.client or None,
+            progress=min(max(peer.progress, 0.0), 1.0),
+            rate_down=peer.down_speed,
+            rate_up=peer.up_speed,
+        )
+        for peer in row.peers
+    )
+
+
+def _error(row: ListingRow) -> str | None:
+    assert isinstance(row.state, str) and isinstance(row.total_size, int)
+    if state_of(row.state, row.total_size) is TorrentState.error:
+        return (row.message if isinstance(row.message, str) else "") or "Error"
+    return None
+
+
+def _ratio(row: ListingRow) -> float:
+    assert isinstance(row.ratio, float) and isinstance(row.total_uploaded, int)
+    # Deluge divides by the bytes it has (total_done); -1 when it has none.
+    return row.ratio if row.ratio >= 0 else ratio_of(row.total_uploaded, 0)
+
+
+def _eta(row: ListingRow) -> timedelta | None:
+    assert isinstance(row.eta, float)
+    # When finished Deluge's eta is the time to its stop ratio, if any.
+    if row.is_finished is True or row.eta <= 0:
+        return None
+    return timedelta(seconds=row.eta)
+
+
+def _content_path(row: ListingRow) -> str:
+    assert isinstance(row.download_location, str) and isinstance(row.name, str)
+    return f"{row.download_location.rstrip('/')}/{row.name}"
+
+
+#: Attribute → its value from a row that has every key the attribute needs.
+_VALUES: dict[str, Any] = {
+    "infohash_v2": lambda row: None,
+    "name": lambda row: row.name,
+    "state": lambda row: state_of(row.state, row.total_size),
+    "progress": _progress,
+    "size_total": lambda row: row.total_size,
+    "size_wanted": lambda row: row.total_wanted,
+    "size_done": lambda row: row.total_done,
+    "downloaded": lambda row: row.all_time_download,
+    "uploaded": lambda row: row.total_uploaded,
+    "rate_down": lambda row: row.download_payload_rate,
+    "rate_up": lambda row: row.upload_payload_rate,
+    "ratio": _ratio,
+    "eta": _eta,
+    "seeds_connected": lambda row: row.num_seeds,
+    "peers_connected": lambda row: row.num_peers,
+    "seeds_swarm": lambda row: _count(row.total_seeds),
+    "peers_swarm": lambda row: _count(row.total_peers),
+    "save_path": lambda row: row.download_location,
+    "content_path": _content_path,
+    "label": lambda row: row.label or None,  # no plugin (UNSET) or no label ("")
+    "tags": lambda row: (),
+    "added_at": lambda row: timestamp(row.time_added),
+    "completed_at": lambda row: timestamp(row.completed_time),
+    "error": _error,
+    "is_private": lambda row: row.private,
+    "files": _files,
+    "trackers": _trackers,
+    "peers": _peers,
+}
+
+
+def missing_keys(row: dict[str, Any], keys: Iterable[str]) -> bool:
+    """Whether a row lacks a key it must have (plugin keys may be absent)."""
+    return any(key not in row for key in keys if key not in OPTIONAL_KEYS)
+
+
+def to_torrent(infohash: str, row: ListingRow, attributes: Iterable[str]) -> Torrent:
+    """A Torrent with just `attributes` set, from a row with their keys."""
+    return Torrent(infohash=infohash, **{name: _VALUES[name](row) for name in attributes})

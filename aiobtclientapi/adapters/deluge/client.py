@@ -14,11 +14,21 @@ from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming
 from ...domain import errors
 from ...domain.source import TorrentSource
 from ...domain.status import ConnectionStatus
-from ...domain.torrent import TorrentStatus
+from ...domain.torrent import Torrent, TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
+from ._feed import DelugeChangeFeed
 from ._transport import DaemonError, DelugeTransport, EventCallback
-from ._wire import STATUS_KEYS, decode_rows, to_status
+from ._wire import (
+    STATUS_KEYS,
+    decode_listing_row,
+    decode_rows,
+    listing_keys,
+    listing_rows,
+    missing_keys,
+    to_status,
+    to_torrent,
+)
 
 #: "Torrent already in session (<id>)." and "Torrent already being added (<id>)."
 _DUPLICATE = re.compile(r"Torrent already (?:in session|being added) \(([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\)")
@@ -54,6 +64,10 @@ class DelugeAdapter(AdapterBase):
         # it past the request timeout would only delay the answer.
         self.timing = msgspec.structs.replace(self.timing, appear_within=self._options.timeout)
         self._transport = DelugeTransport(url, options, on_lost=self._lost_by_daemon)
+        #: One diff baseline per session on the daemon: change feeds take turns.
+        self.diff_lock = asyncio.Lock()
+        #: The feed whose diff poll set the daemon's baseline, and the connection it used.
+        self.diff_baseline: tuple[object, int] | None = None
 
     @property
     def transport(self) -> DelugeTransport:
@@ -63,6 +77,10 @@ class DelugeAdapter(AdapterBase):
     def request_counts(self) -> Mapping[str, int]:
         """Calls sent so far, by RPC method (e.g. ``core.add_torrent_file``)."""
         return dict(self._transport.requests)
+
+    @property
+    def bytes_received(self) -> int:
+        return self._transport.bytes_received
 
     def _lost_by_daemon(self) -> None:
         self._set_status(ConnectionStatus.disconnected)
@@ -98,6 +116,24 @@ class DelugeAdapter(AdapterBase):
             raise
         return unsubscribe
 
+    async def subscribe_many(self, event_names: Sequence[str], callback: EventCallback) -> Callable[[], None]:
+        """:meth:`subscribe` for several events with one registration call."""
+        removers = [self._transport.subscribe(name, callback) for name in event_names]
+
+        def unsubscribe() -> None:
+            for remove in removers:
+                remove()
+
+        try:
+            if self._is_connected():
+                await self._request(self._transport.register_events, idempotent=True)
+            else:
+                await self.connect()  # registers every subscribed event
+        except BaseException:
+            unsubscribe()
+            raise
+        return unsubscribe
+
     # --- ClientPort ---------------------------------------------------------------------
     async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
         # An empty id filter would not match nothing: Deluge drops an empty
@@ -108,6 +144,36 @@ class DelugeAdapter(AdapterBase):
         wanted = set(infohashes)
         statuses = (to_status(row) for row in decode_rows(reply, str(self._url)))
         return {status.infohash: status for status in statuses if status.infohash in wanted}
+
+    async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
+        if infohashes is not None and not infohashes:
+            return []  # an empty id filter would match every torrent
+        keys = listing_keys(attributes)
+        rows = await self.status_rows(list(infohashes) if infohashes is not None else None, keys)
+        where = str(self._url)
+        torrents = []
+        for infohash, row in rows.items():
+            if not row:
+                continue  # an id the daemon doesn't know (removed meanwhile)
+            if missing_keys(row, keys):
+                raise errors.ResponseError(
+                    f"{where}: core.get_torrents_status: keys missing: {sorted(set(keys) - set(row))}"
+                )
+            torrents.append(to_torrent(infohash, decode_listing_row(row, where), attributes))
+        return torrents
+
+    async def status_rows(
+        self, infohashes: Sequence[str] | None, keys: Sequence[str], *, diff: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """``core.get_torrents_status`` of these torrents (every one for None),
+        by infohash; with `diff`, only what changed since this session's last
+        diff call (unchanged torrents: empty dicts)."""
+        filter_ = {"id": list(infohashes)} if infohashes is not None else {}
+        reply = await self._call("core.get_torrents_status", filter_, list(keys), diff)
+        return listing_rows(reply, str(self._url))
+
+    def change_feed(self, attributes: frozenset[str]) -> DelugeChangeFeed:
+        return DelugeChangeFeed(self, attributes)
 
     async def list_infohashes(self) -> list[str]:
         reply = await self._call("core.get_session_state")
