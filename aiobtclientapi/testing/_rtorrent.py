@@ -299,6 +299,12 @@ class RtorrentTarget(Target):
     async def raw_infohash_list(self, api: APIBase) -> list[str]:
         return [row[0].lower() for row in await self.raw_rows(api)]
 
+    async def raw_remove(self, api: APIBase, infohashes: list[str]) -> None:
+        # d.erase keeps the data; an unknown infohash faults for its item only.
+        for start in range(0, len(infohashes), 200):
+            calls = [{"methodName": "d.erase", "params": [h.upper()]} for h in infohashes[start : start + 200]]
+            await api.call("system.multicall", calls)
+
     raw_call = ("system.client_version", ())
 
     def check_raw_call_reply(self, reply: Any) -> None:

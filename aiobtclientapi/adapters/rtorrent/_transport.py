@@ -177,6 +177,8 @@ class RtorrentTransport:
         self.options = options
         #: Requests sent so far by XML-RPC method (for tests and logging).
         self.requests: collections.Counter[str] = collections.Counter()
+        #: Reply body bytes received so far.
+        self.bytes_received = 0
         self._http: _http.HttpClient | None = None
         if url.scheme in ("http", "https"):
             self._http = _http.HttpClient(url, options)
@@ -207,8 +209,11 @@ class RtorrentTransport:
         """One request of XML-RPC `method`, its reply body."""
         self.requests[method] += 1
         if self._http is not None:
-            return await self._post(self._http, body)
-        return await scgi_request(self._opener(), body, where=self.url, timeout=self.options.timeout)
+            reply = await self._post(self._http, body)
+        else:
+            reply = await scgi_request(self._opener(), body, where=self.url, timeout=self.options.timeout)
+        self.bytes_received += len(reply)
+        return reply
 
     async def close(self) -> None:
         if self._http is not None:

@@ -3,17 +3,34 @@
 Rows of ``d.multicall2`` (and of the per-torrent getters in a
 ``system.multicall``) come as lists in :data:`FIELDS` order; msgspec turns
 them into :class:`TorrentRow` (``array_like``).
+
+Listings ask for the columns their attributes need (:func:`columns_for`);
+a row becomes a :class:`ListingRow` and then a Torrent (:func:`to_torrent`).
 """
 
 from __future__ import annotations
 
+import math
+import posixpath
 import urllib.parse
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Literal, NamedTuple, Protocol
 
 import msgspec
 
 from ...domain.source import TorrentSource
-from ...domain.torrent import TorrentState, TorrentStatus
+from ...domain.torrent import (
+    FilePriority,
+    PeerInfo,
+    Torrent,
+    TorrentFileInfo,
+    TorrentState,
+    TorrentStatus,
+    TrackerInfo,
+    TrackerStatus,
+    timestamp,
+)
 
 #: The d.* getters read for a torrent's status, in TorrentRow order.
 FIELDS: tuple[str, ...] = (
@@ -64,7 +81,40 @@ def _fraction(part: int, whole: int) -> float:
     return min(max(part / whole, 0.0), 1.0)
 
 
-def to_status(row: TorrentRow) -> TorrentStatus:
+class StatusFields(Protocol):
+    """The getters :func:`to_status` reads: a TorrentRow or a ListingRow."""
+
+    @property
+    def hash(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> int: ...
+    @property
+    def is_open(self) -> int: ...
+    @property
+    def is_active(self) -> int: ...
+    @property
+    def complete(self) -> int: ...
+    @property
+    def hashing(self) -> int: ...
+    @property
+    def is_hash_checking(self) -> int: ...
+    @property
+    def chunks_hashed(self) -> int: ...
+    @property
+    def size_chunks(self) -> int: ...
+    @property
+    def completed_bytes(self) -> int: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def is_meta(self) -> int: ...
+
+
+def to_status(row: StatusFields) -> TorrentStatus:
     """The domain status of one torrent.
 
     rTorrent users know three forms: closed (is_open=0), paused (open, not
@@ -104,6 +154,308 @@ def to_status(row: TorrentRow) -> TorrentStatus:
         verify_progress=verify_progress,
         error=error,
     )
+
+
+# --- listing -------------------------------------------------------------------------------
+class Column(NamedTuple):
+    """One value per torrent: a d.* getter, or an f./t./p.multicall over its items.
+
+    ``key`` names the :class:`ListingRow` field it fills.
+    """
+
+    key: str
+    method: str
+    #: Arguments after the target: the multicalls' item filter and getters.
+    args: tuple[str, ...] = ()
+
+    def multicall2_arg(self) -> str:
+        """The column as a d.multicall2 command (``d.name=``, ``f.multicall=,f.path=``)."""
+        return f"{self.method}={','.join(self.args)}"
+
+    def call(self, wire_hash: str) -> tuple[str, tuple[str, ...]]:
+        """The column as a call of a system.multicall, for one torrent."""
+        return self.method, (wire_hash, *self.args)
+
+
+#: ListingRow field → its d.* getter.
+GETTERS: Mapping[str, str] = {
+    "hash": "d.hash",
+    **{field: f"d.{field}" for field in (
+        "name", "state", "is_open", "is_active", "complete", "hashing", "is_hash_checking",
+        "chunks_hashed", "size_chunks", "completed_bytes", "size_bytes", "message", "is_meta",
+        "left_bytes", "wanted_chunks", "chunk_size", "ratio", "peers_connected", "peers_complete",
+        "directory", "is_multi_file", "base_path", "custom1", "load_date", "is_private",
+    )},
+    "down_total": "d.down.total",
+    "up_total": "d.up.total",
+    "down_rate": "d.down.rate",
+    "up_rate": "d.up.rate",
+    "timestamp_finished": "d.timestamp.finished",
+}  # fmt: skip
+
+#: What to_status() reads for state and error (its progress and name aren't used here).
+_STATUS = ("state", "is_open", "is_active", "complete", "hashing", "is_hash_checking", "message", "is_meta")
+
+#: Attribute → the getters it is computed from (GETTERS keys).
+ATTRIBUTE_GETTERS: Mapping[str, tuple[str, ...]] = {
+    "infohash_v2": (),  # rTorrent knows no v2 hashes
+    "name": ("name",),
+    "state": _STATUS,
+    "progress": ("completed_bytes", "size_bytes"),
+    "size_total": ("size_bytes",),
+    "size_wanted": (),  # summed over files
+    "size_done": ("completed_bytes",),
+    "downloaded": ("down_total",),
+    "uploaded": ("up_total",),
+    "rate_down": ("down_rate",),
+    "rate_up": ("up_rate",),
+    "ratio": ("ratio", "is_hash_checking"),
+    "eta": ("complete", "down_rate", "left_bytes", "wanted_chunks", "chunk_size"),
+    "seeds_connected": ("peers_complete",),
+    "peers_connected": ("peers_connected", "peers_complete"),
+    "seeds_swarm": (),  # from the trackers
+    "peers_swarm": (),
+    "save_path": ("directory", "is_multi_file"),
+    "content_path": ("base_path", "directory", "is_multi_file", "name"),
+    "label": ("custom1",),
+    "tags": (),
+    "added_at": ("load_date",),
+    "completed_at": ("timestamp_finished",),
+    "error": _STATUS,  # the same rule as the snapshot's
+    "is_private": ("is_private",),
+    "files": (),
+    "trackers": (),
+    "peers": (),
+}
+
+#: Getters whose values come from the info dict, so can't change for an infohash
+#: (but for a magnet's meta download, which rTorrent replaces with the real one).
+STATIC_GETTERS = frozenset({"name", "size_bytes", "size_chunks", "chunk_size", "is_private", "is_multi_file"})
+
+# Each item multicall reads a prefix of its getters: the rest of the row's
+# fields keep their defaults (array_like Structs take shorter arrays).
+_FILE_GETTERS = ("f.size_bytes=", "f.priority=", "f.path=", "f.completed_chunks=", "f.size_chunks=")
+_TRACKER_GETTERS = (
+    "t.scrape_time_last=", "t.scrape_complete=", "t.scrape_incomplete=",
+    "t.url=", "t.group=", "t.is_enabled=", "t.is_busy=", "t.success_counter=", "t.failed_counter=",
+)  # fmt: skip
+_PEER_GETTERS = ("p.address=", "p.port=", "p.client_version=", "p.completed_percent=", "p.down_rate=", "p.up_rate=")
+
+
+class FileRow(msgspec.Struct, array_like=True, frozen=True):
+    size_bytes: int
+    priority: int  # 0 off, 1 normal, 2 high
+    path: str = ""  # without the torrent's folder
+    completed_chunks: int = 0
+    size_chunks: int = 0
+
+
+class TrackerRow(msgspec.Struct, array_like=True, frozen=True):
+    scrape_time_last: int  # 0: no scrape (nor announce reply with counts) yet
+    scrape_complete: int
+    scrape_incomplete: int
+    url: str = ""
+    group: int = 0
+    is_enabled: int = 1
+    is_busy: int = 0
+    success_counter: int = 0
+    failed_counter: int = 0  # reset by a success
+
+
+class PeerRow(msgspec.Struct, array_like=True, frozen=True):
+    address: str  # IPv6 already in brackets
+    port: int
+    client_version: str  # "Unknown" when rTorrent doesn't know the client
+    completed_percent: int
+    down_rate: int
+    up_rate: int
+
+
+class ListingRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One torrent as the listing's columns report it; fields not asked keep their defaults."""
+
+    hash: str
+    name: str = ""
+    state: int = 0
+    is_open: int = 0
+    is_active: int = 0
+    complete: int = 0
+    hashing: int = 0
+    is_hash_checking: int = 0
+    chunks_hashed: int = 0
+    size_chunks: int = 0
+    completed_bytes: int = 0
+    size_bytes: int = 0
+    message: str = ""
+    is_meta: int = 0
+    left_bytes: int = 0
+    wanted_chunks: int = 0
+    chunk_size: int = 0
+    ratio: int = 0  # per mille of uploaded / bytes done; 0 while hashed
+    peers_connected: int = 0
+    peers_complete: int = 0
+    directory: str = ""  # multi-file: the torrent's own folder
+    is_multi_file: int = 0
+    base_path: str = ""  # empty while closed
+    custom1: str = ""
+    load_date: int = 0
+    is_private: int = 0
+    down_total: int = 0
+    up_total: int = 0
+    down_rate: int = 0
+    up_rate: int = 0
+    timestamp_finished: int = 0
+    files: list[FileRow] = []
+    trackers: list[TrackerRow] = []
+    peers: list[PeerRow] = []
+
+
+def columns_for(attributes: Iterable[str], *, skip: Iterable[str] = ()) -> list[Column]:
+    """The columns a listing of `attributes` asks for, d.hash first; without getters in `skip`."""
+    names = frozenset(attributes)
+    keys = dict.fromkeys(["hash", *(key for name in sorted(names) for key in ATTRIBUTE_GETTERS[name])])
+    for key in skip:
+        if key != "hash":
+            keys.pop(key, None)
+    columns = [Column(key, GETTERS[key]) for key in keys]
+    if "files" in names:
+        columns.append(Column("files", "f.multicall", ("", *_FILE_GETTERS)))
+    elif "size_wanted" in names:
+        columns.append(Column("files", "f.multicall", ("", *_FILE_GETTERS[:2])))
+    if "trackers" in names:
+        columns.append(Column("trackers", "t.multicall", ("", *_TRACKER_GETTERS)))
+    elif names & {"seeds_swarm", "peers_swarm"}:
+        columns.append(Column("trackers", "t.multicall", ("", *_TRACKER_GETTERS[:3])))
+    if "peers" in names:
+        columns.append(Column("peers", "p.multicall", ("", *_PEER_GETTERS)))
+    return columns
+
+
+def to_listing_row(columns: Sequence[Column], values: Sequence[Any]) -> ListingRow:
+    """Validate one row of `columns`' values; raises msgspec.ValidationError (or TypeError)."""
+    if len(values) != len(columns):
+        raise TypeError(f"{len(values)} values for {len(columns)} columns")
+    return msgspec.convert({column.key: value for column, value in zip(columns, values, strict=True)}, ListingRow)
+
+
+def _file(row: FileRow) -> TorrentFileInfo:
+    wanted = row.priority > 0
+    return TorrentFileInfo(
+        path=row.path,
+        size=row.size_bytes,
+        # An empty file has nothing to download.
+        progress=_fraction(row.completed_chunks, row.size_chunks) if row.size_bytes else 1.0,
+        wanted=wanted,
+        priority=(FilePriority.high if row.priority >= 2 else FilePriority.normal) if wanted else None,
+    )
+
+
+def _tracker(row: TrackerRow) -> TrackerInfo:
+    if not row.is_enabled:
+        status = TrackerStatus.disabled
+    elif row.is_busy:
+        status = TrackerStatus.updating
+    elif row.failed_counter:
+        status = TrackerStatus.error
+    elif row.success_counter:
+        status = TrackerStatus.working
+    else:
+        status = TrackerStatus.not_contacted
+    scraped = row.scrape_time_last > 0
+    return TrackerInfo(
+        url=row.url,
+        tier=row.group,
+        status=status,
+        seeds=row.scrape_complete if scraped else None,
+        peers=row.scrape_incomplete if scraped else None,
+        message=None,  # rTorrent keeps no message per tracker
+    )
+
+
+def _peer(row: PeerRow) -> PeerInfo:
+    client = row.client_version if row.client_version not in ("", "Unknown") else None
+    return PeerInfo(
+        address=f"{row.address}:{row.port}",
+        client=client,
+        progress=min(max(row.completed_percent / 100, 0.0), 1.0),
+        rate_down=row.down_rate,
+        rate_up=row.up_rate,
+    )
+
+
+def _swarm(rows: Sequence[TrackerRow], complete: bool) -> int | None:
+    counts = [(r.scrape_complete if complete else r.scrape_incomplete) for r in rows if r.scrape_time_last > 0]
+    return max(counts) if counts else None
+
+
+def _eta(row: ListingRow) -> timedelta | None:
+    # Wanted chunks left bound what is left of the files to download.
+    left = min(row.left_bytes, row.wanted_chunks * row.chunk_size)
+    if row.complete or left <= 0 or row.down_rate <= 0:
+        return None
+    return timedelta(seconds=math.ceil(left / row.down_rate))
+
+
+def _save_path(row: ListingRow) -> str:
+    # A multi-file torrent's d.directory is its own folder.
+    directory = row.directory.rstrip("/") or row.directory
+    return posixpath.dirname(directory) if row.is_multi_file else directory
+
+
+def _content_path(row: ListingRow) -> str:
+    if row.base_path:
+        return row.base_path
+    # Closed: rTorrent clears base_path, but the content is where it was.
+    directory = row.directory.rstrip("/") or row.directory
+    return directory if row.is_multi_file else posixpath.join(directory, row.name)
+
+
+def to_torrent(row: ListingRow, attributes: Iterable[str]) -> Torrent:
+    """The Torrent of one row, with just `attributes` set."""
+    names = frozenset(attributes)
+    values: dict[str, Any] = {}
+    if names & {"state", "error"}:
+        status = to_status(row)
+        if "state" in names:
+            values["state"] = status.state
+        if "error" in names:
+            values["error"] = status.error
+    for name in names - {"state", "error"}:
+        values[name] = _VALUES[name](row)
+    return Torrent(infohash=row.hash.lower(), **values)
+
+
+#: Attribute → its value from a row (state and error: to_status).
+_VALUES: Mapping[str, Callable[[ListingRow], Any]] = {
+    "infohash_v2": lambda row: None,
+    "name": lambda row: row.name,
+    "progress": lambda row: _fraction(row.completed_bytes, row.size_bytes),
+    "size_total": lambda row: row.size_bytes,
+    "size_wanted": lambda row: sum(f.size_bytes for f in row.files if f.priority > 0),
+    "size_done": lambda row: row.completed_bytes,
+    "downloaded": lambda row: row.down_total,
+    "uploaded": lambda row: row.up_total,
+    "rate_down": lambda row: row.down_rate,
+    "rate_up": lambda row: row.up_rate,
+    "ratio": lambda row: None if row.is_hash_checking else row.ratio / 1000,
+    "eta": _eta,
+    "seeds_connected": lambda row: row.peers_complete,
+    "peers_connected": lambda row: max(row.peers_connected - row.peers_complete, 0),
+    "seeds_swarm": lambda row: _swarm(row.trackers, complete=True),
+    "peers_swarm": lambda row: _swarm(row.trackers, complete=False),
+    "save_path": _save_path,
+    "content_path": _content_path,
+    # ruTorrent's convention: percent-encoded.
+    "label": lambda row: urllib.parse.unquote(row.custom1) or None,
+    "tags": lambda row: (),
+    "added_at": lambda row: timestamp(row.load_date),
+    "completed_at": lambda row: timestamp(row.timestamp_finished),
+    "is_private": lambda row: bool(row.is_private),
+    "files": lambda row: tuple(_file(f) for f in row.files),
+    # rTorrent lists DHT as a tracker ("dht://") for public torrents.
+    "trackers": lambda row: tuple(_tracker(t) for t in row.trackers if not t.url.startswith("dht://")),
+    "peers": lambda row: tuple(_peer(p) for p in row.peers),
+}
 
 
 def refuses_trackerless(version: str) -> bool:

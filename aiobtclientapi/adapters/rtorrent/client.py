@@ -3,10 +3,15 @@
 Every multi-torrent primitive is one ``system.multicall`` (chunked under
 rTorrent's request size limit) or one ``d.multicall2``, whatever the number
 of torrents. Infohashes are upper-case on the wire, lower-case to callers.
+
+A listing is one request, files, trackers and peers included: d.multicall2
+runs ``f.multicall=,f.path=,...`` per torrent like any getter, and a
+system.multicall takes f./t./p.multicall calls beside the d.* getters.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
@@ -14,10 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming, ConnectionOptions
+from ...application.ports import (
+    AddOptions,
+    AddOutcome,
+    AddStatus,
+    ChangeFeed,
+    ClientTiming,
+    ConnectionOptions,
+    TorrentChanges,
+)
 from ...domain import errors
 from ...domain.source import TorrentSource
-from ...domain.torrent import TorrentStatus
+from ...domain.torrent import Torrent, TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
 from . import _wire
@@ -27,6 +40,9 @@ _INFOHASH = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 #: Up to this many torrents, snapshot() asks for each one's getters; beyond,
 #: one d.multicall2 over all torrents is cheaper than many getter requests.
 _GETTERS_UP_TO = 50
+#: The same bound for listings, in getter calls: a system.multicall this size
+#: is one request (under MAX_CALLS_PER_REQUEST and the size limit).
+_GETTER_CALLS_UP_TO = _GETTERS_UP_TO * len(_wire.FIELDS)
 #: Commands whose first argument is a download's infohash (``HASH`` or ``HASH:i``).
 _TARGETED_PREFIXES = ("d.", "f.", "p.", "t.")
 
@@ -69,6 +85,10 @@ class RtorrentAdapter(AdapterBase):
         """Requests sent so far, by XML-RPC method (``system.multicall`` for batches)."""
         return dict(self._transport.requests)
 
+    @property
+    def bytes_received(self) -> int:
+        return self._transport.bytes_received
+
     # --- lifecycle -------------------------------------------------------------------
     async def _open(self) -> None:
         # SCGI is connectionless: "connected" means the daemon answered.
@@ -99,21 +119,25 @@ class RtorrentAdapter(AdapterBase):
         except (msgspec.ValidationError, TypeError) as exc:
             raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply: {exc}") from exc
 
-    async def _rows_of(self, infohashes: Sequence[str]) -> list[_wire.TorrentRow]:
-        wire_hashes = [h.upper() for h in infohashes]
-        groups = [[(field, (h,)) for field in _wire.FIELDS] for h in wire_hashes]
-        rows: list[_wire.TorrentRow] = []
+    async def _known_groups(self, groups: Sequence[Sequence[Call]]) -> list[list[Any]]:
+        """Results of per-torrent groups of calls whose first takes the infohash;
+        groups of unknown torrents left out."""
+        known: list[list[Any]] = []
         for values in await self._multicall_groups(groups, idempotent=True):
             if isinstance(values[0], CallFailure):
                 continue  # unknown infohash: "Could not find info-hash." (0.16: "info-hash not found")
             failure = next((v for v in values if isinstance(v, CallFailure)), None)
             if failure is not None:
                 raise errors.ResponseError(f"{self._url}: {failure.message}")
-            try:
-                rows.append(_wire.to_row(values))
-            except (msgspec.ValidationError, TypeError) as exc:
-                raise errors.ResponseError(f"{self._url}: invalid torrent status: {exc}") from exc
-        return rows
+            known.append(values)
+        return known
+
+    async def _rows_of(self, infohashes: Sequence[str]) -> list[_wire.TorrentRow]:
+        groups = [[(field, (h.upper(),)) for field in _wire.FIELDS] for h in infohashes]
+        try:
+            return [_wire.to_row(values) for values in await self._known_groups(groups)]
+        except (msgspec.ValidationError, TypeError) as exc:
+            raise errors.ResponseError(f"{self._url}: invalid torrent status: {exc}") from exc
 
     async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
         wanted = {h.lower() for h in infohashes}
@@ -131,6 +155,42 @@ class RtorrentAdapter(AdapterBase):
         if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
             raise errors.ResponseError(f"{self._url}: invalid download_list reply")
         return [h.lower() for h in hashes]
+
+    # --- listing -------------------------------------------------------------------
+    async def _listing(self, columns: Sequence[_wire.Column]) -> list[_wire.ListingRow]:
+        """`columns` of every torrent: one d.multicall2."""
+        reply = await self._call("d.multicall2", "", "main", *(column.multicall2_arg() for column in columns))
+        try:
+            if not isinstance(reply, list):
+                raise TypeError("not a list")
+            return [_wire.to_listing_row(columns, values) for values in reply]
+        except (msgspec.ValidationError, TypeError) as exc:
+            raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply: {exc}") from exc
+
+    async def _listing_of(self, infohashes: Sequence[str], columns: Sequence[_wire.Column]) -> list[_wire.ListingRow]:
+        """`columns` of the given torrents it knows: their getters in one system.multicall,
+        or one d.multicall2 over all torrents when that many getters would need more requests."""
+        wanted = {h.upper() for h in infohashes}
+        if len(wanted) * len(columns) > _GETTER_CALLS_UP_TO:
+            return [row for row in await self._listing(columns) if row.hash.upper() in wanted]
+        groups = [[column.call(h) for column in columns] for h in sorted(wanted)]
+        try:
+            return [_wire.to_listing_row(columns, values) for values in await self._known_groups(groups)]
+        except (msgspec.ValidationError, TypeError) as exc:
+            raise errors.ResponseError(f"{self._url}: invalid torrent attributes: {exc}") from exc
+
+    async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
+        columns = _wire.columns_for(attributes)
+        if infohashes is None:
+            rows = await self._listing(columns)
+        elif not infohashes:
+            return []
+        else:
+            rows = await self._listing_of(infohashes, columns)
+        return [_wire.to_torrent(row, attributes) for row in rows]
+
+    def change_feed(self, attributes: frozenset[str]) -> ChangeFeed:
+        return RtorrentFeed(self, attributes)
 
     # --- add -------------------------------------------------------------------------
     def _load_call(self, source: TorrentSource, options: AddOptions) -> Call:
@@ -234,6 +294,59 @@ class RtorrentAdapter(AdapterBase):
             if _INFOHASH.match(head):
                 params[0] = head.upper() + sep + tail
         return await self._request(lambda: self._transport.call(method, *params), idempotent=False)
+
+
+class RtorrentFeed:
+    """rTorrent tells no changes: every poll lists every torrent (one d.multicall2).
+
+    Getters whose values come from the info dict (name, sizes, ...) can't
+    change for an infohash: they are read only for torrents the feed hasn't
+    seen, in a second request that quiet polls don't need.
+    """
+
+    def __init__(self, adapter: RtorrentAdapter, attributes: frozenset[str]) -> None:
+        self.news: asyncio.Event | None = None
+        self._adapter = adapter
+        self._attributes = attributes
+        columns = _wire.columns_for(attributes)
+        self._static = [c for c in columns if c.key in _wire.STATIC_GETTERS]
+        self._varying = [c for c in columns if c.key not in _wire.STATIC_GETTERS]
+        if self._static and not any(c.key == "is_meta" for c in self._varying):
+            self._varying.append(_wire.Column("is_meta", _wire.GETTERS["is_meta"]))
+        #: The static getters' values by wire infohash.
+        self._seen: dict[str, dict[str, Any]] = {}
+        #: Torrents that were magnets' meta downloads at the last poll.
+        self._meta: set[str] = set()
+
+    async def poll(self) -> TorrentChanges:
+        try:
+            return await self._poll()
+        except errors.ConnectionError:
+            self._seen.clear()  # the daemon may have restarted: read everything again
+            raise
+
+    async def _poll(self) -> TorrentChanges:
+        rows = await self._adapter._listing(self._varying)
+        if self._static:
+            # A magnet's meta download becomes the real torrent (same infohash):
+            # read once more when it stops being one.
+            new = [
+                row.hash for row in rows if row.hash not in self._seen or (row.hash in self._meta and not row.is_meta)
+            ]
+            if new:
+                hash_column = _wire.Column("hash", _wire.GETTERS["hash"])
+                for static_row in await self._adapter._listing_of(new, [hash_column, *self._static]):
+                    self._seen[static_row.hash] = {c.key: getattr(static_row, c.key) for c in self._static}
+            # Those not found were removed between the two requests.
+            rows = [msgspec.structs.replace(row, **self._seen[row.hash]) for row in rows if row.hash in self._seen]
+            present_wire = {row.hash for row in rows}
+            self._seen = {h: values for h, values in self._seen.items() if h in present_wire}
+            self._meta = {row.hash for row in rows if row.is_meta}
+        changed = [_wire.to_torrent(row, self._attributes) for row in rows]
+        return TorrentChanges(changed=changed, present=frozenset(t.infohash for t in changed))
+
+    async def close(self) -> None:
+        pass
 
 
 if TYPE_CHECKING:
