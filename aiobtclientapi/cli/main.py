@@ -5,29 +5,47 @@ CLIENT at URL. ``KEY=VALUE`` arguments become keyword arguments, typed by the
 parameter they feed (``stopped=yes`` a boolean, ``location=2024`` a path);
 the rest are positional, and so is everything after ``--``. The exit status
 is 0 when the call succeeded, 1 when it failed and 2 for a usage error.
+``--json`` prints the result as JSON (see ``output.to_json``); ``watch`` runs
+until Ctrl-C, which ends it with status 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TextIO
 
 from .._registry import URL_FORMATS
-from .output import format_call, print_result
+from .output import error_json, event_json, format_call, print_result, to_json
 
 #: API methods btclient can call.
-METHODS = ("add", "start", "stop", "verify", "verify_wait", "get_infohashes", "call")
+METHODS = (
+    "add",
+    "start",
+    "stop",
+    "verify",
+    "verify_wait",
+    "get_infohashes",
+    "get_torrents",
+    "watch",
+    "call",
+)
 
 _KEYWORD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
 
 def _epilog() -> str:
+    from ..domain.torrent import ATTRIBUTES
+    from .tables import DEFAULT_COLUMNS
+
     lines = ["clients and URL formats (upper-case words are placeholders, [] marks optional parts):"]
     for client, formats in sorted(URL_FORMATS.items()):
         lines.append(f"  {client}")
@@ -35,9 +53,23 @@ def _epilog() -> str:
     lines.append("")
     lines.append(f"methods: {', '.join(METHODS)}")
     lines.append("")
+    lines.append("  get_torrents [INFOHASH ...] [attributes=NAME,...]  a table of torrents (default columns:")
+    lines.append(f"      {','.join(DEFAULT_COLUMNS)}); attributes:")
+    lines.extend(textwrap.wrap(", ".join(ATTRIBUTES), width=90, initial_indent=" " * 6, subsequent_indent=" " * 6))
+    lines.append("  watch [attributes=NAME,...] [interval=SECONDS]  one line per added/removed/changed torrent,")
+    lines.append("      until Ctrl-C (exit status 0)")
+    lines.append("  verify_wait INFOHASH ...  progress bars in a terminal, one line per report otherwise")
+    lines.append("")
+    lines.append("--json prints the result as JSON instead (watch and verify_wait: one object per line),")
+    lines.append("without the >>> lines; timedeltas in seconds, datetimes ISO 8601 (UTC), an infinite ratio")
+    lines.append('as "inf"; get_torrents and watch then fetch every attribute but files, trackers and peers')
+    lines.append("unless attributes= says otherwise.")
+    lines.append("")
     lines.append("examples:")
     lines.append("  btclient qbittorrent 'user:pass@localhost:8080' get_infohashes")
     lines.append("  btclient transmission 'user:pass@localhost' add my.torrent stopped=true location=/data")
+    lines.append("  btclient deluge 'user:pass@localhost' get_torrents attributes=name,state,files")
+    lines.append("  btclient --json rtorrent localhost:5000 watch interval=5")
     return "\n".join(lines)
 
 
@@ -49,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="print the library's log lines to stderr")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (watch, verify_wait: JSON Lines)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the client (default: 10)")
     parser.add_argument("--tls-ca-file", metavar="FILE", help="trust the CA certificates in this PEM file")
     parser.add_argument(
@@ -110,7 +143,9 @@ def _keyword_types(method: str) -> dict[str, Any]:
     function = getattr(APIBase, method)
     hints = typing.get_type_hints(function)
     parameters = inspect.signature(function).parameters.values()
-    return {p.name: hints.get(p.name) for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    # watch(attributes, interval) takes its options without a *: they count as keywords too.
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {p.name: hints.get(p.name) for p in parameters if p.kind in kinds and p.name != "self"}
 
 
 def split_arguments(method: str, args: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
@@ -145,11 +180,58 @@ def split_arguments(method: str, args: Sequence[str]) -> tuple[list[Any], dict[s
     return positional, keywords
 
 
-async def _run(client: str, url: str, method: str, args: Sequence[str], connection: dict[str, Any], out: TextIO) -> int:
+class _Context:
+    """One run of btclient: where it prints, and how."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        # Where a line goes; a progress display swaps it to print above its bars.
+        self.say: Callable[[str], None] = self.print
+
+    def print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def framing(self, line: str) -> None:
+        """A line of the guide's ">>> " framing; --json prints nothing but JSON."""
+        if not self.as_json:
+            self.say(line)
+
+
+def _torrent_attributes(method: str, keywords: dict[str, Any], as_json: bool) -> list[str] | None:
+    """The table's columns for get_torrents/watch, and `keywords` set to ask for just those.
+
+    The infohash is in every Torrent, so it is no attribute to ask for. --json
+    asks for what the caller asked for, or the API's defaults.
+    """
+    from ..domain import errors
+    from ..domain.torrent import parse_attributes
+    from .tables import columns_for
+
+    typed = keywords.get("attributes")
+    if as_json and typed is None:
+        return None
+    columns = columns_for(typed)
+    asked = [c for c in columns if c != "infohash"]
+    try:
+        parse_attributes(asked)
+    except errors.ValueError as exc:
+        raise UsageError(f"{method}: {exc}") from None
+    keywords["attributes"] = asked
+    return columns
+
+
+async def _run(
+    client: str, url: str, method: str, args: Sequence[str], connection: dict[str, Any], out: TextIO, as_json: bool
+) -> int:
     import aiobtclientapi
 
+    context = _Context(out, as_json)
     try:
         positional, keywords = split_arguments(method, args)
+        if method == "watch" and positional:
+            raise UsageError(f"watch: takes no infohashes or other positional arguments, got {positional[0]!r}")
+        columns = _torrent_attributes(method, keywords, as_json) if method in ("get_torrents", "watch") else None
     except UsageError as exc:
         print(f"btclient: error: {exc}", file=sys.stderr)
         return 2
@@ -159,46 +241,151 @@ async def _run(client: str, url: str, method: str, args: Sequence[str], connecti
     try:
         api = aiobtclientapi.api(client, url, **connection)
     except aiobtclientapi.Error as exc:
-        print(f">>> ERROR: {exc}", file=out)
+        if as_json:
+            context.print(error_json(exc))
+        else:
+            context.print(f">>> ERROR: {exc}")
         return 2
 
     def show_status(status: aiobtclientapi.ConnectionStatus) -> None:
-        print(f">>> Connection status changed: {status}", file=out, flush=True)
+        context.framing(f">>> Connection status changed: {status}")
 
-    api.on_status_change(show_status)
+    unsubscribe = api.on_status_change(show_status)
     signature = format_call(method, positional, keywords)
-    print(f">>> CALLING {signature}", file=out, flush=True)
+    context.framing(f">>> CALLING {signature}")
     try:
-        result: Any = getattr(api, method)(*positional, **keywords)
         if method == "verify_wait":
             await api.connect()  # an async generator runs only when iterated
-            print(f">>> RESPONSE {signature}", file=out, flush=True)
-            failed = False
-            async for item in result:
-                failed = failed or isinstance(item[1], aiobtclientapi.Error)
-                print(f">>> * {item!r}", file=out, flush=True)
-            return 1 if failed else 0
-        result = await result
-        print(f">>> RESPONSE {signature}", file=out, flush=True)
-        print_result(result, out)
+            context.framing(f">>> RESPONSE {signature}")
+            return await _verify_wait(api, positional, keywords, context)
+        if method == "watch":
+            await api.connect()
+            context.framing(f">>> RESPONSE {signature}")
+            return await _until_interrupted(_watch(api, keywords, context))
+        result = await getattr(api, method)(*positional, **keywords)
+        context.framing(f">>> RESPONSE {signature}")
+        if as_json:
+            context.print(to_json(result))
+        elif method == "get_torrents":
+            from .tables import print_torrents
+
+            assert columns is not None
+            print_torrents(result, columns, out)
+        else:
+            print_result(result, out)
         if isinstance(result, aiobtclientapi.Response) and not result.success:
             return 1
         return 0
     except aiobtclientapi.Error as exc:
-        print(f">>> ERROR: {type(exc).__name__}: {exc}", file=out, flush=True)
-        return 1
+        if as_json:
+            context.print(error_json(exc))
+        else:
+            context.say(f">>> ERROR: {type(exc).__name__}: {exc}")
+        # A ValueError is a bad argument (an infohash, an attribute): a usage error.
+        return 2 if isinstance(exc, aiobtclientapi.ValueError) else 1
     except TypeError as exc:  # wrong arguments for the method
-        print(f">>> ERROR: {exc}", file=out, flush=True)
+        if as_json:
+            context.print(error_json(exc))
+        else:
+            context.say(f">>> ERROR: {exc}")
         return 2
     finally:
         await api.disconnect()
+        unsubscribe()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+async def _verify_wait(api: Any, positional: list[Any], keywords: dict[str, Any], context: _Context) -> int:
+    """Progress bars in a terminal (with rich), else one line per progress report."""
+    from ..domain import errors
+
+    updates = api.verify_wait(*positional, **keywords)
+    if not context.as_json and context.out.isatty():
+        try:
+            from .progress import show_verify_progress
+        except ImportError:  # no rich: the lines below
+            pass
+        else:
+            return await show_verify_progress(api, [str(p) for p in positional], updates, context)
+    failed = False
+    async for infohash, value in updates:
+        failed = failed or isinstance(value, errors.Error)
+        if context.as_json:
+            key = "error" if isinstance(value, errors.Error) else "progress"
+            context.print(to_json({"infohash": infohash, key: value}))
+        else:
+            context.say(f">>> * {(infohash, value)!r}")
+    return 1 if failed else 0
+
+
+async def _watch(api: Any, keywords: dict[str, Any], context: _Context) -> int:
+    """Print watch() events until cancelled (Ctrl-C) or an error ends the watch."""
+    from contextlib import aclosing
+    from datetime import UTC, datetime
+
+    from .tables import WatchLines
+
+    line = WatchLines()
+    # aclosing: a cancelled watch still closes its feed before btclient disconnects.
+    async with aclosing(api.watch(**keywords)) as events:
+        async for event in events:
+            if context.as_json:
+                context.print(event_json(event, datetime.now(UTC)))
+            else:
+                context.say(f">>> {line(event)}")
+    return 0
+
+
+async def _until_interrupted(work: Coroutine[Any, Any, int]) -> int:
+    """Run `work` until it ends or SIGINT (Ctrl-C) arrives; an interrupt ends it with status 0."""
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here: KeyboardInterrupt, see main()
+        return await work
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(interrupted.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return 0
+    finally:
+        waiter.cancel()
+        task.cancel()
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _parser()
     options = parser.parse_args(argv)
     if options.method not in METHODS:
         parser.error(f"unknown method {options.method!r} (choose from {', '.join(METHODS)})")
+    return options
+
+
+async def _run_options(options: argparse.Namespace, out: TextIO) -> int:
+    connection = {
+        "timeout": options.timeout,
+        "tls_ca_file": options.tls_ca_file,
+        "tls_verify": not options.tls_no_verify,
+    }
+    return await _run(options.client, options.url, options.method, options.args, connection, out, options.json)
+
+
+async def amain(argv: Sequence[str], out: TextIO) -> int:
+    """btclient inside a running event loop, printing to `out`: for tests and embedding."""
+    return await _run_options(_options(argv), out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _options(argv)
     if options.debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -206,14 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     try:
-        connection = {
-            "timeout": options.timeout,
-            "tls_ca_file": options.tls_ca_file,
-            "tls_verify": not options.tls_no_verify,
-        }
-        return asyncio.run(_run(options.client, options.url, options.method, options.args, connection, sys.stdout))
+        return asyncio.run(_run_options(options, sys.stdout))
     except KeyboardInterrupt:
-        return 130
+        # watch ends with Ctrl-C by design (this covers a Ctrl-C before its handler is set up).
+        return 0 if options.method == "watch" else 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): nothing left to print to.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

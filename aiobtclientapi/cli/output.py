@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import math
 import pprint
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from ..domain.url import mask_uri
@@ -37,3 +40,68 @@ def print_result(result: Any, out: TextIO) -> None:
     else:
         for line in pprint.pformat(result, sort_dicts=False).splitlines():
             print(f">>> {line}", file=out)
+
+
+# --- --json -------------------------------------------------------------------------------
+# Encodings (documented in README.md): enums as their values, datetimes as RFC 3339 / ISO 8601
+# strings in UTC, timedeltas as seconds (a number: easier to compute with than msgspec's ISO
+# durations), a ratio of infinity as the string "inf" (null already means "the client has no
+# such value"; msgspec.json.decode(..., strict=False) reads "inf" back as a float), fields that
+# were not asked for left out, errors and warnings as {"type", "message", ...their attributes}.
+
+
+def _exception(exc: BaseException) -> dict[str, Any]:
+    encoded: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    for name, value in vars(exc).items():
+        if not name.startswith("_") and isinstance(value, str | int | float | bool | type(None)):
+            encoded[name] = value
+    return encoded
+
+
+def _enc_hook(value: Any) -> Any:
+    from ..domain.response import Response
+
+    if isinstance(value, Response):
+        return dict(value)
+    if isinstance(value, BaseException):
+        return _exception(value)
+    return repr(value)  # asyncio tasks, and whatever else a raw reply holds
+
+
+def _finish(value: Any) -> Any:
+    """What msgspec left as it is, in the encodings above."""
+    if isinstance(value, dict):
+        return {key: _finish(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finish(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        return int(seconds) if seconds.is_integer() else seconds
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return base64.b64encode(value).decode()
+    return value
+
+
+def to_json(value: Any) -> str:
+    """`value` (a Response, Torrents, events, a raw reply) as one line of JSON."""
+    import msgspec
+
+    builtins = msgspec.to_builtins(value, builtin_types=(timedelta, bytes), enc_hook=_enc_hook)
+    return msgspec.json.encode(_finish(builtins)).decode()
+
+
+def event_json(event: Any, when: datetime) -> str:
+    """A watch() event as one JSON line, with the (UTC) time it was seen."""
+    import msgspec
+
+    encoded = msgspec.to_builtins(event, builtin_types=(timedelta, bytes), enc_hook=_enc_hook)
+    return to_json({"type": encoded.pop("type"), "time": when, **encoded})
+
+
+def error_json(exc: BaseException) -> str:
+    return to_json({"error": _exception(exc)})
