@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from aiobtclientapi.testing._containers import target_param
-from aiobtclientapi.testing._pool import TargetPool, all_target_ids
+from aiobtclientapi.testing._pool import TargetPool, all_target_ids, one_transport_per_daemon
 from aiobtclientapi.testing._targets import Target
 
 
@@ -21,8 +21,13 @@ def target_pool() -> Iterator[TargetPool]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # `target` runs a test once per adapter; `daemon_target` once per real daemon.
     # Container targets carry the `containers` mark: `make test-containers` selects them.
+    # A module with ONE_TRANSPORT = True runs once per daemon: what it tests
+    # doesn't depend on how the bytes travel (test_contract covers each transport).
     if "target" in metafunc.fixturenames:
-        metafunc.parametrize("target", [target_param(i) for i in all_target_ids()], indirect=True, scope="session")
+        ids = all_target_ids()
+        if getattr(metafunc.module, "ONE_TRANSPORT", False):
+            ids = one_transport_per_daemon(ids)
+        metafunc.parametrize("target", [target_param(i) for i in ids], indirect=True, scope="session")
     elif "daemon_target" in metafunc.fixturenames:
         ids = all_target_ids(include_memory=False)
         metafunc.parametrize("daemon_target", [target_param(i) for i in ids], indirect=True, scope="session")

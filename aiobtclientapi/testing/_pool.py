@@ -37,6 +37,19 @@ def all_target_ids(include_memory: bool = True) -> list[str]:
     return ids
 
 
+#: Target id endings that name a transport to the same daemon (rTorrent's).
+_TRANSPORTS = ("-scgi", "-socket", "-http", "-https")
+
+
+def one_transport_per_daemon(ids: list[str]) -> list[str]:
+    """`ids` with one target per daemon: the first of each daemon's transports."""
+    chosen: dict[str, str] = {}
+    for target_id in ids:
+        daemon = next((target_id.removesuffix(t) for t in _TRANSPORTS if target_id.endswith(t)), target_id)
+        chosen.setdefault(daemon, target_id)
+    return list(chosen.values())
+
+
 class TargetPool:
     """Starts each module's targets on first use; stops them all at the end."""
 
