@@ -76,7 +76,7 @@ def _stop_gracefully(daemon: Daemon) -> None:
         warnings.warn(f"{daemon.label} hung after SIGTERM and was killed:\n{daemon.log_tail(6)}", stacklevel=2)
 
 
-def _restart_gracefully(daemon: Daemon) -> None:
+def restart_gracefully(daemon: Daemon) -> None:
     _stop_gracefully(daemon)
     daemon.start()
 
@@ -130,9 +130,9 @@ async def test_graceful_restart_while_idle(target: Target, new_torrent, loop: st
         api.on_status_change(seen.append)
 
         if loop == "running":
-            await asyncio.to_thread(_restart_gracefully, daemon)
+            await asyncio.to_thread(restart_gracefully, daemon)
         else:
-            _restart_gracefully(daemon)
+            restart_gracefully(daemon)
 
         # The first call after the restart adds a torrent (not a request that can be sent twice).
         response = await api.add(str(second.torrent_path), location=str(second.location), stopped=True)
@@ -393,7 +393,7 @@ async def test_transmission_session_id_change(
         old_id = await asyncio.to_thread(_current_session_id, daemon)
         assert adapter._transport._session_id == old_id
         if change == "restart":
-            await asyncio.to_thread(_restart_gracefully, daemon)
+            await asyncio.to_thread(restart_gracefully, daemon)
             assert await asyncio.to_thread(_current_session_id, daemon) != old_id
         else:
             adapter._transport._session_id = "x" * len(old_id)

@@ -34,6 +34,7 @@ from aiobtclientapi.testing._pool import TargetPool, all_target_ids
 from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
+from tests.contract.test_faults import restart_gracefully
 
 #: Once per daemon: the fields don't depend on the transport, which test_contract covers.
 ONE_TRANSPORT = True
@@ -258,10 +259,10 @@ async def test_one_torrent_reads_the_same_on_every_client(
 
 # --- watch -----------------------------------------------------------------------------------
 class Watcher:
-    """Collects a watch's events about one torrent in the background."""
+    """Collects a watch's events about some torrents in the background."""
 
-    def __init__(self, api: APIBase, infohash: str, attributes: tuple[str, ...]) -> None:
-        self.infohash = infohash
+    def __init__(self, api: APIBase, infohash: str | set[str], attributes: tuple[str, ...]) -> None:
+        self.infohashes = {infohash} if isinstance(infohash, str) else infohash
         self.events: list[TorrentEvent] = []
         self._arrived = asyncio.Condition()
         self._stream = api.watch(attributes=attributes, interval=0.5)
@@ -273,7 +274,7 @@ class Watcher:
         async with contextlib.aclosing(self._stream) as stream:  # type: ignore[type-var]
             async for event in stream:
                 self.first_round.set()  # a client with no torrents yet sends nothing: see start()
-                if event.infohash == self.infohash:
+                if event.infohash in self.infohashes:
                     async with self._arrived:
                         self.events.append(event)
                         self._arrived.notify_all()
@@ -368,3 +369,43 @@ async def test_watch_reports_what_a_verification_found(target: Target, watched, 
     await watcher.expect("complete", lambda e: isinstance(e, TorrentChanged) and e.changes.get("progress") == 1.0)
     await target.raw_remove(api, [torrent.infohash])
     await watcher.expect("removed", lambda e: isinstance(e, TorrentRemoved))
+
+
+async def test_watch_rides_out_a_daemon_restart(target: Target, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    if target.daemon is None:
+        pytest.skip("the memory client has no daemon to restart")
+    daemon = target.daemon
+    kept: TestTorrent = new_torrent()
+    removed: TestTorrent = new_torrent()
+    added: TestTorrent = new_torrent()
+    actions = target.make_api()
+    watching = target.make_api()
+    async with actions, watching:
+        watcher = Watcher(watching, {kept.infohash, removed.infohash, added.infohash}, ("name", "state"))
+        await watcher.start()
+        try:
+            response = await actions.add(
+                str(kept.torrent_path), str(removed.torrent_path), location=str(kept.location), stopped=True
+            )
+            assert response.success, response.errors
+            await watcher.expect("both added", lambda e: _added(e, kept.infohash) or _added(e, removed.infohash))
+            await watcher.expect("both added", lambda e: _added(e, kept.infohash) or _added(e, removed.infohash))
+            await asyncio.to_thread(restart_gracefully, daemon)
+            # Changed while the watch was cut off or still reconnecting.
+            await target.raw_remove(actions, [removed.infohash])
+            response = await actions.add(str(added.torrent_path), location=str(added.location), stopped=True)
+            assert response.success, response.errors
+            events = [
+                await watcher.expect("removed while away", lambda e: isinstance(e, TorrentRemoved)),
+                await watcher.expect(f"{added.name} added", lambda e: _added(e, added.infohash)),
+            ]
+            assert [e.infohash for e in events] == [removed.infohash, added.infohash]
+            # The torrent that stayed is not reported again as added.
+            assert len([e for e in watcher.events if _added(e, kept.infohash)]) == 1
+        finally:
+            await watcher.stop()
+            await target.raw_remove(actions, [kept.infohash, added.infohash])
+
+
+def _added(event: TorrentEvent, infohash: str) -> bool:
+    return isinstance(event, TorrentAdded) and event.infohash == infohash
