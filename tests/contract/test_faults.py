@@ -81,7 +81,7 @@ def restart_gracefully(daemon: Daemon) -> None:
     daemon.start()
 
 
-async def _until_listed(target: Target, api: APIBase, infohashes: Sequence[str]) -> set[str]:
+async def until_listed(target: Target, api: APIBase, infohashes: Sequence[str]) -> set[str]:
     """Poll the daemon's own listing until it shows `infohashes` (it may load kept ones late)."""
     deadline = time.monotonic() + RELOAD_WITHIN
     delay = 0.05
@@ -140,7 +140,7 @@ async def test_graceful_restart_while_idle(target: Target, new_torrent, loop: st
         assert response.added == [second.infohash]
         assert status_of(api) is ConnectionStatus.connected
         # The daemon kept the first torrent; it may list it a moment after it answers.
-        await _until_listed(target, api, both)
+        await until_listed(target, api, both)
         await settle(target, api, both)
         started = await api.start(*both)
         assert started.success, started.errors
@@ -231,7 +231,7 @@ async def test_graceful_restart_in_the_middle_of_a_batch(  # type: ignore[no-unt
 
         await asyncio.wait_for(asyncio.shield(starting[0]), 120)
         # What the Response says was added, the daemon has (it may list kept torrents late).
-        await _until_listed(target, api, response.added)
+        await until_listed(target, api, response.added)
 
         # The same API object works: add a new torrent, stop it; the daemon says so.
         fresh = new_torrent()

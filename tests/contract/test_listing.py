@@ -34,7 +34,7 @@ from aiobtclientapi.testing._pool import TargetPool, all_target_ids
 from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
-from tests.contract.test_faults import restart_gracefully
+from tests.contract.test_faults import restart_gracefully, until_listed
 
 #: Once per daemon: the fields don't depend on the transport, which test_contract covers.
 ONE_TRANSPORT = True
@@ -391,8 +391,11 @@ async def test_watch_rides_out_a_daemon_restart(target: Target, new_torrent) -> 
             await watcher.expect("both added", lambda e: _added(e, kept.infohash) or _added(e, removed.infohash))
             await watcher.expect("both added", lambda e: _added(e, kept.infohash) or _added(e, removed.infohash))
             await asyncio.to_thread(restart_gracefully, daemon)
-            # Changed while the watch was cut off or still reconnecting.
+            # Changed while the watch was cut off or still reconnecting, once the
+            # daemon has loaded its torrents again (Deluge does so after it answers).
+            await until_listed(target, actions, [kept.infohash, removed.infohash])
             await target.raw_remove(actions, [removed.infohash])
+            assert removed.infohash not in await target.raw_infohashes(actions)
             response = await actions.add(str(added.torrent_path), location=str(added.location), stopped=True)
             assert response.success, response.errors
             events = [
