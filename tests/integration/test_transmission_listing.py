@@ -53,13 +53,13 @@ def _record_rpc(port: TransmissionAdapter) -> list[tuple[str, dict[str, Any] | N
     """Every RPC request the adapter sends from now on: (method, arguments)."""
     sent: list[tuple[str, dict[str, Any] | None]] = []
     transport = port._transport
-    original = transport.rpc
+    original = transport.request
 
-    async def rpc(method: str, arguments: dict[str, Any] | None = None) -> Any:
+    async def request(method: str, arguments: dict[str, Any] | None) -> bytearray:
         sent.append((method, arguments))
         return await original(method, arguments)
 
-    transport.rpc = rpc  # type: ignore[method-assign]
+    transport.request = request  # type: ignore[method-assign]
     return sent
 
 

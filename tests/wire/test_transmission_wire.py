@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 import pytest
@@ -16,7 +17,9 @@ from aiobtclientapi.adapters.transmission._wire import (
     listing_fields,
     to_status,
     to_torrent,
+    to_torrents,
 )
+from aiobtclientapi.domain.torrent import ATTRIBUTES, timestamp
 from tests.wire._recordings import Recording, check_statuses, recording_params
 
 pytestmark = pytest.mark.parametrize("recording", recording_params("transmission"))
@@ -113,3 +116,45 @@ def test_listing_fields_are_spelled_per_dialect(recording: Recording) -> None:
         assert request["params"]["fields"][-2:] == ["file_stats", "tracker_stats"]
     else:
         assert request["arguments"] == {"fields": fields, "ids": "recently-active"}
+
+
+def test_decode_as_reads_what_the_generic_decoding_reads(recording: Recording) -> None:
+    # The listing decodes a reply straight into Structs, in one pass.
+    dialect = dialect_of(recording)
+    body = recording.replies["torrent-get"].encode()
+    arguments = dialect.decode(body).arguments
+    for shape in (dialect.listing, dialect.rows, dialect.hashes):
+        assert dialect.decode_as(body, shape) == (msgspec.convert(arguments, shape), None)
+
+
+def test_decode_as_reports_the_daemons_error(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    if dialect.jsonrpc:
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "method not found"}}
+    else:
+        # An error reply's arguments needn't be of the shape asked for.
+        reply = {"result": "no such method", "arguments": {"torrents": "none"}, "tag": 1}
+    error = "method not found" if dialect.jsonrpc else "no such method"
+    assert dialect.decode_as(json.dumps(reply).encode(), dialect.listing) == (dialect.listing(), error)
+
+
+def test_decode_as_refuses_a_mistyped_status(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    reply = json.loads(recording.replies["torrent-get"])
+    reply["result" if dialect.jsonrpc else "arguments"]["torrents"][0]["status"] = "seeding"
+    with pytest.raises(msgspec.ValidationError):
+        dialect.decode_as(json.dumps(reply).encode(), dialect.listing)
+    with pytest.raises(msgspec.DecodeError):
+        dialect.decode_as(recording.replies["torrent-get"].encode()[:-2], dialect.listing)
+
+
+def test_every_attribute_of_recorded_rows(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    rows, _ = dialect.decode_as(recording.replies["torrent-get"].encode(), dialect.listing)
+    torrents = to_torrents(rows.torrents, frozenset(ATTRIBUTES))
+    assert [torrent.infohash for torrent in torrents] == [row.hash_string.lower() for row in rows.torrents]
+    for row, torrent in zip(rows.torrents, torrents, strict=True):
+        assert torrent == to_torrent(row, frozenset(ATTRIBUTES))
+        assert all(getattr(torrent, attribute) is not msgspec.UNSET for attribute in ATTRIBUTES)
+        assert torrent.added_at == timestamp(row.added_date)
+        assert torrent.tags == row.labels[1:]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...application.ports import TorrentChanges
 from ...domain import errors
-from ._wire import RECENTLY_ACTIVE, ListRow, listing_fields, to_torrent
+from ._wire import RECENTLY_ACTIVE, ListRow, listing_fields, to_torrents
 
 if TYPE_CHECKING:
     from .client import TransmissionAdapter
@@ -107,11 +107,12 @@ class TransmissionFeed:
         rows = (await self._adapter.listing(self._fields, None)).torrents
         self._ids = {row.id: row.hash_string.lower() for row in rows}
         self._swept = {row.id: self._sweep_values(row) for row in rows}
-        changed = [to_torrent(row, self._attributes) for row in rows]
+        changed = to_torrents(rows, self._attributes)
         return TorrentChanges(changed=changed, present=frozenset(self._ids.values()))
 
     def _sweep_values(self, row: ListRow) -> list[Any]:
-        return [row.labels if field == "labels" else row.download_dir for field in self._sweep_fields]
+        # As the table's generic decoding has them: labels a list.
+        return [list(row.labels) if field == "labels" else row.download_dir for field in self._sweep_fields]
 
     async def _quiet(self) -> TorrentChanges:
         assert self._ids is not None
@@ -133,7 +134,7 @@ class TransmissionFeed:
         removed = self._apply(rows, [*reply.removed, *gone])
         if self._sweep_fields:
             self._swept.update((row.id, self._sweep_values(row)) for row in rows)
-        return TorrentChanges(changed=[to_torrent(row, self._attributes) for row in rows], removed=removed)
+        return TorrentChanges(changed=to_torrents(rows, self._attributes), removed=removed)
 
     def _apply(self, rows: Sequence[ListRow], removed_ids: Sequence[int]) -> list[str]:
         """Update the id map from a quiet poll's rows; the removed ones' infohashes."""

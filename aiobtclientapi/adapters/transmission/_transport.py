@@ -12,7 +12,7 @@ from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
 from .. import _http, _json
-from ._wire import LEGACY, Dialect, Outcome
+from ._wire import LEGACY, Dialect, Outcome, S
 
 SESSION_ID_HEADER = "X-Transmission-Session-Id"
 #: A 409 may come on any request (the daemon rotates the id): resend this often.
@@ -61,19 +61,17 @@ class TransmissionTransport:
             return reply.body
         raise errors.ResponseError(f"{self.url}: Session id kept changing")
 
+    async def request(self, method: str, arguments: dict[str, Any] | None) -> bytearray:
+        """Send one RPC request in the current dialect; the reply body."""
+        self._tag += 1
+        return await self.post(msgspec.json.encode(self.dialect.request(method, arguments, self._tag)), method)
+
     async def rpc(self, method: str, arguments: dict[str, Any] | None = None) -> Outcome:
         """One RPC request in the current dialect; the daemon's error is in the Outcome."""
-        self._tag += 1
         started = time.monotonic()
-        body = await self.post(msgspec.json.encode(self.dialect.request(method, arguments, self._tag)), method)
+        body = await self.request(method, arguments)
         outcome = _json.decode(body, self.dialect.decode, where=self.url, what=method)
-        self._log.debug(
-            "rpc",
-            method=method,
-            dialect=self.dialect.name,
-            error=outcome.error,
-            seconds=round(time.monotonic() - started, 4),
-        )
+        self._log_rpc(method, outcome.error, started)
         return outcome
 
     async def rpc_ok(self, method: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -82,6 +80,29 @@ class TransmissionTransport:
         if outcome.error is not None:
             raise errors.ResponseError(f"{self.url}: {method}: {outcome.error}")
         return outcome.arguments
+
+    async def rpc_as(self, method: str, arguments: dict[str, Any] | None, shape: type[S]) -> S:
+        """The reply's arguments decoded straight into `shape` (unknown fields skipped);
+        ResponseError when the daemon reports an error or the reply is not of that shape."""
+        started = time.monotonic()
+        dialect = self.dialect
+        body = await self.request(method, arguments)
+        result, error = _json.decode(
+            body, lambda body: dialect.decode_as(body, shape), where=self.url, what=method, typed=True
+        )
+        self._log_rpc(method, error, started)
+        if error is not None:
+            raise errors.ResponseError(f"{self.url}: {method}: {error}")
+        return result
+
+    def _log_rpc(self, method: str, error: str | None, started: float) -> None:
+        self._log.debug(
+            "rpc",
+            method=method,
+            dialect=self.dialect.name,
+            error=error,
+            seconds=round(time.monotonic() - started, 4),
+        )
 
     async def raw(self, method: str, arguments: dict[str, Any] | None) -> Any:
         """The whole decoded reply of a raw call, as the daemon sent it.

@@ -9,11 +9,12 @@ original names; :class:`Dialect` translates names and decodes replies.
 
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 import re
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
 import msgspec
@@ -29,6 +30,7 @@ from ...domain.torrent import (
     TrackerStatus,
     timestamp,
 )
+from .._torrents import TorrentMaker
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -111,7 +113,9 @@ class HashRow(msgspec.Struct):
 
 
 # Listing rows: only the fields asked for are in a reply; the defaults are
-# never read (to_torrent reads just the fields of the asked attributes).
+# never read (to_torrents reads just the fields of the asked attributes).
+# Collections are tuples: the empty default is shared, and a row holding
+# only scalars is left untracked by the garbage collector.
 class FileRow(msgspec.Struct):
     name: str = ""
     length: int = 0
@@ -165,14 +169,14 @@ class ListRow(msgspec.Struct):
     upload_ratio: float = 0.0
     eta: int = -1
     download_dir: str = ""
-    labels: list[str] = []
+    labels: tuple[str, ...] = ()
     added_date: int = 0
     done_date: int = 0
     is_private: bool = False
-    files: list[FileRow] = []
-    file_stats: list[FileStatRow] = []
-    tracker_stats: list[TrackerStatRow] = []
-    peers: list[PeerRow] = []
+    files: tuple[FileRow, ...] = ()
+    file_stats: tuple[FileStatRow, ...] = ()
+    tracker_stats: tuple[TrackerStatRow, ...] = ()
+    peers: tuple[PeerRow, ...] = ()
 
 
 class ListRows(msgspec.Struct):
@@ -242,10 +246,10 @@ _LegacySessionInfo = _respelled(SessionInfo, "kebab")
 _LegacyListRow = _respelled(
     ListRow,
     "camel",
-    files=list[_respelled(FileRow, "camel")],  # type: ignore[misc]
-    file_stats=list[_respelled(FileStatRow, "camel")],  # type: ignore[misc]
-    tracker_stats=list[_respelled(TrackerStatRow, "camel")],  # type: ignore[misc]
-    peers=list[_respelled(PeerRow, "camel")],  # type: ignore[misc]
+    files=tuple[_respelled(FileRow, "camel"), ...],  # type: ignore[misc]
+    file_stats=tuple[_respelled(FileStatRow, "camel"), ...],  # type: ignore[misc]
+    tracker_stats=tuple[_respelled(TrackerStatRow, "camel"), ...],  # type: ignore[misc]
+    peers=tuple[_respelled(PeerRow, "camel"), ...],  # type: ignore[misc]
 )
 _LegacyListRows = _respelled(ListRows, "camel", torrents=list[_LegacyListRow])  # type: ignore[valid-type]
 
@@ -293,6 +297,7 @@ class Dialect:
         self.session: type[SessionInfo] = SessionInfo if jsonrpc else _LegacySessionInfo
         self.listing: type[ListRows] = ListRows if jsonrpc else _LegacyListRows
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(JsonRpcReply if jsonrpc else LegacyReply)
+        self._reply_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
     def request(self, method: str, arguments: dict[str, Any] | None, request_id: int) -> dict[str, Any]:
         if not self.jsonrpc:
@@ -313,6 +318,53 @@ class Dialect:
             return snake(value)
         return value
 
+    def reply_decoder(self, shape: type[S]) -> msgspec.json.Decoder[Any]:
+        """A decoder of whole replies carrying `shape` as their arguments: one
+        pass from the body to Structs, unknown fields skipped (built once)."""
+        decoder = self._reply_decoders.get(shape)
+        if decoder is None:
+            reply: type[msgspec.Struct]
+            if self.jsonrpc:
+                fields: list[tuple[str, Any, Any]] = [
+                    ("result", shape | None, None),
+                    ("error", JsonRpcError | None, None),
+                ]
+                reply = msgspec.defstruct(f"JsonRpc{shape.__name__}Reply", fields)
+            else:
+                fields = [("arguments", shape, msgspec.field(default_factory=shape))]
+                reply = msgspec.defstruct(f"Legacy{shape.__name__}Reply", [("result", str), *fields])
+            decoder = self._reply_decoders[shape] = msgspec.json.Decoder(reply)
+        return decoder
+
+    def decode_as(self, body: bytes | bytearray, shape: type[S]) -> tuple[S, str | None]:
+        """(the reply's arguments as `shape`, None), or (empty `shape`, the daemon's error).
+
+        Raises msgspec.DecodeError for a body of neither shape and
+        msgspec.ValidationError for arguments not of `shape` in a successful reply.
+        """
+        try:
+            reply: Any = self.reply_decoder(shape).decode(body)
+        except msgspec.ValidationError:
+            # An error reply's arguments may be of any shape: its error comes first.
+            outcome = self.decode(body)
+            if outcome.error is not None:
+                return shape(), outcome.error
+            raise
+        if self.jsonrpc:
+            if reply.error is not None:
+                return shape(), self._error_message(reply.error)
+            return (shape() if reply.result is None else reply.result), None
+        if reply.result == "success":
+            return reply.arguments, None
+        return reply.arguments, reply.result
+
+    @staticmethod
+    def _error_message(error: JsonRpcError) -> str:
+        message = error.message
+        if isinstance(error.data, dict) and error.data.get("error_string"):
+            message = f"{message}: {error.data['error_string']}"
+        return message or f"error {error.code}"
+
     def decode(self, body: bytes | bytearray) -> Outcome:
         """Raises msgspec.DecodeError for a body of neither shape."""
         reply = self._decoder.decode(body)
@@ -321,10 +373,7 @@ class Dialect:
                 return Outcome(arguments=reply.arguments)
             return Outcome(arguments=reply.arguments, error=reply.result)
         if reply.error is not None:
-            message = reply.error.message
-            if isinstance(reply.error.data, dict) and reply.error.data.get("error_string"):
-                message = f"{message}: {reply.error.data['error_string']}"
-            return Outcome(arguments={}, error=message or f"error {reply.error.code}")
+            return Outcome(arguments={}, error=self._error_message(reply.error))
         return Outcome(arguments=reply.result or {})
 
 
@@ -435,72 +484,70 @@ def _swarm(counts: Iterable[int]) -> int | None:
     return max(known) if known else None
 
 
-def to_torrent(row: ListRow, attributes: frozenset[str]) -> Torrent:
-    """One listing row as a Torrent with just `attributes` set.
+def _ratio(ratio: float) -> float:
+    # Transmission divides by the verified bytes when nothing was downloaded.
+    return math.inf if ratio == _RATIO_INF else 0.0 if ratio == _RATIO_NA else ratio
 
-    Reads only the fields LISTING_FIELDS names for those attributes. ``label``
-    is the first of Transmission's labels, ``tags`` the others.
-    """
-    values: dict[str, Any] = {}
-    if "infohash_v2" in attributes:
-        values["infohash_v2"] = None
-    if "name" in attributes:
-        values["name"] = row.name
-    if "state" in attributes:
-        values["state"] = state_of(row.status, row.error, row.metadata_percent_complete)[0]
-    if "progress" in attributes:
-        values["progress"] = float(row.percent_done)
-    if "size_total" in attributes:
-        values["size_total"] = row.total_size
-    if "size_wanted" in attributes:
-        values["size_wanted"] = row.size_when_done
-    if "size_done" in attributes:
-        values["size_done"] = row.have_valid + row.have_unchecked
-    if "downloaded" in attributes:
-        values["downloaded"] = row.downloaded_ever
-    if "uploaded" in attributes:
-        values["uploaded"] = row.uploaded_ever
-    if "rate_down" in attributes:
-        values["rate_down"] = row.rate_download
-    if "rate_up" in attributes:
-        values["rate_up"] = row.rate_upload
-    if "ratio" in attributes:
-        # Transmission divides by the verified bytes when nothing was downloaded.
-        ratio = float(row.upload_ratio)
-        values["ratio"] = math.inf if ratio == _RATIO_INF else 0.0 if ratio == _RATIO_NA else ratio
-    if "eta" in attributes:
-        # A finished torrent's eta is the time to its seed ratio limit: not ours.
-        done = row.left_until_done == 0
-        values["eta"] = None if done or row.eta < 0 else timedelta(seconds=row.eta)
-    if "seeds_connected" in attributes:
-        values["seeds_connected"] = sum(1 for peer in row.peers if peer.progress >= 1)
-    if "peers_connected" in attributes:
-        values["peers_connected"] = sum(1 for peer in row.peers if peer.progress < 1)
-    if "seeds_swarm" in attributes:
-        values["seeds_swarm"] = _swarm(tracker.seeder_count for tracker in row.tracker_stats)
-    if "peers_swarm" in attributes:
-        values["peers_swarm"] = _swarm(tracker.leecher_count for tracker in row.tracker_stats)
-    if "save_path" in attributes:
-        values["save_path"] = row.download_dir
-    if "content_path" in attributes:
-        values["content_path"] = posixpath.join(row.download_dir, row.name)
-    if "label" in attributes:
-        values["label"] = row.labels[0] if row.labels else None
-    if "tags" in attributes:
-        values["tags"] = tuple(row.labels[1:])
-    if "added_at" in attributes:
-        values["added_at"] = timestamp(row.added_date)
-    if "completed_at" in attributes:
-        # doneDate stays after a verification found pieces missing again.
-        values["completed_at"] = timestamp(row.done_date) if row.left_until_done == 0 else None
-    if "error" in attributes:
-        values["error"] = (row.error_string or f"error {row.error}") if row.error else None
-    if "is_private" in attributes:
-        values["is_private"] = row.is_private
-    if "files" in attributes:
-        values["files"] = tuple(map(_file, row.files, row.file_stats))
-    if "trackers" in attributes:
-        values["trackers"] = tuple(map(_tracker, row.tracker_stats))
-    if "peers" in attributes:
-        values["peers"] = tuple(map(_peer, row.peers))
-    return Torrent(infohash=row.hash_string.lower(), **values)
+
+def _eta(eta: int, left_until_done: int) -> timedelta | None:
+    # A finished torrent's eta is the time to its seed ratio limit: not ours.
+    return None if left_until_done == 0 or eta < 0 else timedelta(seconds=eta)
+
+
+def _completed_at(row: ListRow) -> datetime | None:
+    # doneDate stays after a verification found pieces missing again.
+    return timestamp(row.done_date) if row.left_until_done == 0 else None
+
+
+#: Attributes that are a listing row's field as it is.
+_FIELDS: dict[str, str] = {
+    "name": "name",
+    "progress": "percent_done",
+    "size_total": "total_size",
+    "size_wanted": "size_when_done",
+    "downloaded": "downloaded_ever",
+    "uploaded": "uploaded_ever",
+    "rate_down": "rate_download",
+    "rate_up": "rate_upload",
+    "save_path": "download_dir",
+    "is_private": "is_private",
+}
+
+#: The other attributes, from a row holding the fields LISTING_FIELDS names
+#: for them. ``label`` is the first of Transmission's labels, ``tags`` the others.
+_VALUES: dict[str, Callable[[ListRow], Any]] = {
+    "infohash_v2": lambda row: None,
+    "state": lambda row: state_of(row.status, row.error, row.metadata_percent_complete)[0],
+    "size_done": lambda row: row.have_valid + row.have_unchecked,
+    "ratio": lambda row: _ratio(row.upload_ratio),
+    "eta": lambda row: _eta(row.eta, row.left_until_done),
+    "seeds_connected": lambda row: sum(1 for peer in row.peers if peer.progress >= 1),
+    "peers_connected": lambda row: sum(1 for peer in row.peers if peer.progress < 1),
+    "seeds_swarm": lambda row: _swarm(tracker.seeder_count for tracker in row.tracker_stats),
+    "peers_swarm": lambda row: _swarm(tracker.leecher_count for tracker in row.tracker_stats),
+    "content_path": lambda row: posixpath.join(row.download_dir, row.name),
+    "label": lambda row: row.labels[0] if row.labels else None,
+    "tags": lambda row: row.labels[1:],
+    "added_at": lambda row: timestamp(row.added_date),
+    "completed_at": _completed_at,
+    "error": lambda row: (row.error_string or f"error {row.error}") if row.error else None,
+    "files": lambda row: tuple(map(_file, row.files, row.file_stats)),
+    "trackers": lambda row: tuple(map(_tracker, row.tracker_stats)),
+    "peers": lambda row: tuple(map(_peer, row.peers)),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _maker(attributes: frozenset[str]) -> TorrentMaker[ListRow]:
+    return TorrentMaker(attributes, _FIELDS, _VALUES)
+
+
+def to_torrents(rows: Sequence[ListRow], attributes: frozenset[str]) -> list[Torrent]:
+    """Listing rows as Torrents with just `attributes` set."""
+    make = _maker(attributes)
+    return [make(row.hash_string.lower(), row) for row in rows]
+
+
+def to_torrent(row: ListRow, attributes: frozenset[str]) -> Torrent:
+    """One listing row as a Torrent with just `attributes` set."""
+    return to_torrents([row], attributes)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -17,9 +17,7 @@ from ...domain.url import ClientURL
 from .._base import AdapterBase
 from ._feed import TransmissionFeed
 from ._transport import TransmissionTransport
-from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, ListRows, Outcome, listing_fields, to_status, to_torrent
-
-T = TypeVar("T")
+from ._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, ListRows, Outcome, S, listing_fields, to_status, to_torrents
 
 
 class _Table(msgspec.Struct):
@@ -91,24 +89,16 @@ class TransmissionAdapter(AdapterBase):
         """The daemon's current CSRF session id: a new one after it restarted."""
         return self._transport.session_id
 
-    async def _torrent_get(
-        self,
-        fields: Sequence[str],
-        ids: str | Sequence[str | int] | None,
-        shape: type[T],
-        *,
-        table: bool = False,
-    ) -> T:
+    def _torrent_get_arguments(self, fields: Sequence[str], ids: str | Sequence[str | int] | None) -> dict[str, Any]:
         arguments: dict[str, Any] = {"fields": list(fields)}
         if ids is not None:
             arguments["ids"] = ids if isinstance(ids, str) else list(ids)
-        if table:
-            arguments["format"] = "table"
-        reply = await self._rpc("torrent-get", arguments)
-        try:
-            return msgspec.convert(reply, shape)
-        except msgspec.ValidationError as exc:
-            raise errors.ResponseError(f"{self._url}: Invalid torrent-get reply: {exc}") from exc
+        return arguments
+
+    async def _torrent_get(self, fields: Sequence[str], ids: str | Sequence[str | int] | None, shape: type[S]) -> S:
+        """torrent-get decoded straight into `shape`: one pass, unknown fields skipped."""
+        arguments = self._torrent_get_arguments(fields, ids)
+        return await self._request(lambda: self._transport.rpc_as("torrent-get", arguments, shape), idempotent=True)
 
     async def snapshot(self, infohashes: Sequence[str]) -> Mapping[str, TorrentStatus]:
         if not infohashes:
@@ -128,7 +118,13 @@ class TransmissionAdapter(AdapterBase):
 
     async def table(self, fields: Sequence[str]) -> list[list[Any]]:
         """Every torrent's values of these fields, in order (format "table": no key per row)."""
-        reply = await self._torrent_get(fields, None, _Table, table=True)
+        # Decoded generically (values of any type: the typed bound doesn't hold), then checked.
+        arguments = self._torrent_get_arguments(fields, None)
+        arguments["format"] = "table"
+        try:
+            reply = msgspec.convert(await self._rpc("torrent-get", arguments), _Table)
+        except msgspec.ValidationError as exc:
+            raise errors.ResponseError(f"{self._url}: Invalid torrent-get reply: {exc}") from exc
         rows = reply.torrents[1:]  # the first row holds the keys
         if any(len(row) != len(fields) for row in rows):
             raise errors.ResponseError(f"{self._url}: Invalid torrent-get table: rows of other lengths than {fields}")
@@ -138,7 +134,7 @@ class TransmissionAdapter(AdapterBase):
         if infohashes is not None and not infohashes:
             return []
         rows = await self.listing(listing_fields(attributes), infohashes)
-        return [to_torrent(row, attributes) for row in rows.torrents]
+        return to_torrents(rows.torrents, attributes)
 
     def change_feed(self, attributes: frozenset[str]) -> TransmissionFeed:
         return TransmissionFeed(self, attributes)
