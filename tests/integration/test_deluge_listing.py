@@ -597,3 +597,13 @@ def test_row_mapping_has_no_sentinels() -> None:
     assert (peer.address, peer.client, peer.progress) == ("[::1]:6881", None, 0.25)
     with pytest.raises(aiobtclientapi.ResponseError):
         decode_listing_row({**row, "total_size": "big"}, "test")
+
+
+def test_mapping_covers_every_attribute() -> None:
+    from aiobtclientapi.adapters.deluge._wire import _FIELDS, _VALUES, torrent_maker
+
+    assert set(_FIELDS) | set(_VALUES) == set(ATTRIBUTES)
+    assert not set(_FIELDS) & set(_VALUES)
+    assert torrent_maker(frozenset({"name"})) is torrent_maker(frozenset({"name"}))  # made once per set
+    with pytest.raises(KeyError):
+        torrent_maker(frozenset({"name", "nonsense"}))

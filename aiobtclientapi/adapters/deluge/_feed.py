@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...application.ports import TorrentChanges
 from ...domain.torrent import Torrent
-from ._wire import decode_listing_row, listing_keys, missing_keys, to_torrent
+from ._wire import decode_listing_row, listing_keys, missing_keys, required_keys, torrent_maker
 
 if TYPE_CHECKING:
     from .client import DelugeAdapter
@@ -46,6 +46,8 @@ class DelugeChangeFeed:
         self._adapter = adapter
         self._attributes = attributes
         self._keys = listing_keys(attributes)
+        self._required = required_keys(self._keys)
+        self._to_torrent = torrent_maker(attributes)
         self._rows: dict[str, dict[str, Any]] = {}
         self._unsubscribe: Callable[[], None] | None = None
         #: adapter.connections at our last poll: another means a new session.
@@ -85,19 +87,19 @@ class DelugeChangeFeed:
                 changed_ids.append(infohash)
         # A torrent new to us must come in full: it does unless the session
         # changed under the call (then the diff is against a baseline we never saw).
-        incomplete = [infohash for infohash in changed_ids if missing_keys(rows[infohash], self._keys)]
+        incomplete = [infohash for infohash in changed_ids if missing_keys(rows[infohash], self._required)]
         if incomplete:
             for infohash, full in (await adapter.status_rows(incomplete, self._keys)).items():
                 if full and infohash in rows:
                     rows[infohash] = {**rows[infohash], **full}
-            still = [infohash for infohash in incomplete if missing_keys(rows[infohash], self._keys)]
+            still = [infohash for infohash in incomplete if missing_keys(rows[infohash], self._required)]
             for infohash in still:  # removed meanwhile
                 del rows[infohash]
             changed_ids = [infohash for infohash in changed_ids if infohash in rows]
         self._rows, self._session = rows, session
+        to_torrent = self._to_torrent
         changed: list[Torrent] = [
-            to_torrent(infohash, decode_listing_row(rows[infohash], where), self._attributes)
-            for infohash in changed_ids
+            to_torrent(infohash, decode_listing_row(rows[infohash], where)) for infohash in changed_ids
         ]
         return TorrentChanges(
             changed=changed,

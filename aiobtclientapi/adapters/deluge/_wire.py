@@ -7,8 +7,9 @@ gives us plain dicts, converted here into :class:`StatusRow` (snapshots) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import timedelta
+import functools
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -28,6 +29,7 @@ from ...domain.torrent import (
     ratio_of,
     timestamp,
 )
+from .._torrents import TorrentMaker
 
 
 class StatusRow(msgspec.Struct, frozen=True):
@@ -84,11 +86,15 @@ def decode_rows(reply: Any, where: str) -> list[StatusRow]:
         raise errors.ResponseError(f"{where}: core.get_torrents_status: unexpected reply: {exc}") from exc
 
 
+_STATE_OF = {name: state for name, (state, _) in STATES.items()}
+_UNKNOWN, _DOWNLOADING, _METADATA = TorrentState.unknown, TorrentState.downloading, TorrentState.metadata
+
+
 def state_of(deluge_state: str, total_size: int) -> TorrentState:
     """Our state for Deluge's `state` (snapshots and listings alike)."""
-    state = STATES.get(deluge_state, (TorrentState.unknown, None))[0]
-    if state is TorrentState.downloading and total_size == 0:
-        return TorrentState.metadata  # a magnet still fetching its metadata
+    state = _STATE_OF.get(deluge_state, _UNKNOWN)
+    if state is _DOWNLOADING and total_size == 0:
+        return _METADATA  # a magnet still fetching its metadata
     return state
 
 
@@ -141,10 +147,11 @@ class PeerRow(msgspec.Struct, frozen=True):
     up_speed: int = 0
 
 
-class ListingRow(msgspec.Struct, frozen=True):
+class ListingRow(msgspec.Struct, frozen=True, gc=False):
     """One torrent of a listing: every key we may ask, UNSET where not asked
     (a diff reply carries only the changed keys; a plugin's key is absent
-    while the plugin is off)."""
+    while the plugin is off). Untracked by the garbage collector (nothing in
+    it can refer back to it): a listing makes one per torrent."""
 
     name: str | Unset = UNSET
     state: str | Unset = UNSET
@@ -213,6 +220,10 @@ ATTRIBUTE_KEYS: dict[str, tuple[str, ...]] = {
 #: Keys a daemon may leave out of a full row: plugin keys (the plugin is off).
 OPTIONAL_KEYS = frozenset({"label"})
 
+#: States in which Deluge's `progress` is a task's (checking, moving) or a
+#: fixed 100 (Error), not the downloaded fraction.
+_TASK_PROGRESS = frozenset({"Checking", "Moving", "Error"})
+
 
 def listing_keys(attributes: Iterable[str]) -> list[str]:
     """The keys to ask for `attributes`, sorted.
@@ -242,21 +253,26 @@ def decode_listing_row(row: dict[str, Any], where: str) -> ListingRow:
         raise errors.ResponseError(f"{where}: core.get_torrents_status: unexpected reply: {exc}") from exc
 
 
-#: States in which Deluge's `progress` is a task's (checking, moving) or a
-#: fixed 100 (Error), not the downloaded fraction.
-_TASK_PROGRESS = frozenset({"Checking", "Moving", "Error"})
-
-
 def _fraction(part: float, whole: float) -> float:
     return min(max(part / whole, 0.0), 1.0) if whole > 0 else 0.0
 
 
-def _progress(row: ListingRow) -> float:
-    assert isinstance(row.progress, float) and isinstance(row.state, str)
+# The getters a listing calls for every row take the row as Any: it has
+# their keys (missing_keys checked), and isinstance asserts would cost more
+# than the rest of the getter.
+def _state(row: Any) -> TorrentState:
+    return state_of(row.state, row.total_size)
+
+
+def _progress(row: Any) -> float:
     if row.state in _TASK_PROGRESS:
-        assert isinstance(row.total_done, int) and isinstance(row.total_wanted, int)
         return _fraction(row.total_done, row.total_wanted)
-    return _fraction(row.progress, 100.0)
+    fraction: float = row.progress / 100.0
+    return 0.0 if fraction < 0.0 else 1.0 if fraction > 1.0 else fraction
+
+
+def _added_at(row: Any) -> datetime | None:
+    return timestamp(row.time_added)
 
 
 def _count(value: int) -> int | None:
@@ -356,10 +372,10 @@ def _error(row: ListingRow) -> str | None:
     return None
 
 
-def _ratio(row: ListingRow) -> float:
-    assert isinstance(row.ratio, float) and isinstance(row.total_uploaded, int)
+def _ratio(row: Any) -> float:
     # Deluge divides by the bytes it has (total_done); -1 when it has none.
-    return row.ratio if row.ratio >= 0 else ratio_of(row.total_uploaded, 0)
+    ratio: float = row.ratio
+    return ratio if ratio >= 0 else ratio_of(row.total_uploaded, 0)
 
 
 def _eta(row: ListingRow) -> timedelta | None:
@@ -375,44 +391,59 @@ def _content_path(row: ListingRow) -> str:
     return f"{row.download_location.rstrip('/')}/{row.name}"
 
 
+#: Attribute → the ListingRow field that is its value as it is.
+_FIELDS: dict[str, str] = {
+    "name": "name",
+    "size_total": "total_size",
+    "size_wanted": "total_wanted",
+    "size_done": "total_done",
+    "downloaded": "all_time_download",
+    "uploaded": "total_uploaded",
+    "rate_down": "download_payload_rate",
+    "rate_up": "upload_payload_rate",
+    "seeds_connected": "num_seeds",
+    "peers_connected": "num_peers",
+    "save_path": "download_location",
+    "is_private": "private",
+}
+
 #: Attribute → its value from a row that has every key the attribute needs.
-_VALUES: dict[str, Any] = {
+_VALUES: dict[str, Callable[[Any], Any]] = {
     "infohash_v2": lambda row: None,
-    "name": lambda row: row.name,
-    "state": lambda row: state_of(row.state, row.total_size),
+    "state": _state,
     "progress": _progress,
-    "size_total": lambda row: row.total_size,
-    "size_wanted": lambda row: row.total_wanted,
-    "size_done": lambda row: row.total_done,
-    "downloaded": lambda row: row.all_time_download,
-    "uploaded": lambda row: row.total_uploaded,
-    "rate_down": lambda row: row.download_payload_rate,
-    "rate_up": lambda row: row.upload_payload_rate,
     "ratio": _ratio,
     "eta": _eta,
-    "seeds_connected": lambda row: row.num_seeds,
-    "peers_connected": lambda row: row.num_peers,
     "seeds_swarm": lambda row: _count(row.total_seeds),
     "peers_swarm": lambda row: _count(row.total_peers),
-    "save_path": lambda row: row.download_location,
     "content_path": _content_path,
     "label": lambda row: row.label or None,  # no plugin (UNSET) or no label ("")
     "tags": lambda row: (),
-    "added_at": lambda row: timestamp(row.time_added),
+    "added_at": _added_at,
     "completed_at": lambda row: timestamp(row.completed_time),
     "error": _error,
-    "is_private": lambda row: row.private,
     "files": _files,
     "trackers": _trackers,
     "peers": _peers,
 }
 
 
-def missing_keys(row: dict[str, Any], keys: Iterable[str]) -> bool:
-    """Whether a row lacks a key it must have (plugin keys may be absent)."""
-    return any(key not in row for key in keys if key not in OPTIONAL_KEYS)
+def required_keys(keys: Iterable[str]) -> frozenset[str]:
+    """The keys of `keys` a full row must have (plugin keys may be absent)."""
+    return frozenset(keys) - OPTIONAL_KEYS
+
+
+def missing_keys(row: dict[str, Any], required: frozenset[str]) -> bool:
+    """Whether a row lacks a key it must have (`required`: see :func:`required_keys`)."""
+    return not row.keys() >= required
+
+
+@functools.lru_cache(maxsize=64)
+def torrent_maker(attributes: frozenset[str]) -> TorrentMaker[ListingRow]:
+    """:func:`to_torrent` for one set of attributes, made once per set."""
+    return TorrentMaker(attributes, _FIELDS, _VALUES)
 
 
 def to_torrent(infohash: str, row: ListingRow, attributes: Iterable[str]) -> Torrent:
     """A Torrent with just `attributes` set, from a row with their keys."""
-    return Torrent(infohash=infohash, **{name: _VALUES[name](row) for name in attributes})
+    return torrent_maker(frozenset(attributes))(infohash, row)

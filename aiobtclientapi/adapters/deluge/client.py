@@ -26,8 +26,9 @@ from ._wire import (
     listing_keys,
     listing_rows,
     missing_keys,
+    required_keys,
     to_status,
-    to_torrent,
+    torrent_maker,
 )
 
 #: "Torrent already in session (<id>)." and "Torrent already being added (<id>)."
@@ -151,15 +152,19 @@ class DelugeAdapter(AdapterBase):
         keys = listing_keys(attributes)
         rows = await self.status_rows(list(infohashes) if infohashes is not None else None, keys)
         where = str(self._url)
-        torrents = []
+        # Once per call, not per row: a listing may have tens of thousands.
+        required = required_keys(keys)
+        make = torrent_maker(frozenset(attributes))
+        torrents: list[Torrent] = []
+        append = torrents.append
         for infohash, row in rows.items():
             if not row:
                 continue  # an id the daemon doesn't know (removed meanwhile)
-            if missing_keys(row, keys):
+            if missing_keys(row, required):
                 raise errors.ResponseError(
                     f"{where}: core.get_torrents_status: keys missing: {sorted(set(keys) - set(row))}"
                 )
-            torrents.append(to_torrent(infohash, decode_listing_row(row, where), attributes))
+            append(make(infohash, decode_listing_row(row, where)))
         return torrents
 
     async def status_rows(
