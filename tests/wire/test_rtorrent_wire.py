@@ -14,6 +14,7 @@ from aiobtclientapi.adapters.rtorrent._transport import parse_reply
 from aiobtclientapi.adapters.rtorrent._wire import (
     FIELDS,
     columns_for,
+    listing,
     to_listing_row,
     to_row,
     to_status,
@@ -218,3 +219,30 @@ def test_mistyped_listing_row_is_a_validation_error() -> None:
         to_listing_row(columns, row)
     with pytest.raises(TypeError):
         to_listing_row(columns, row[:-1])
+
+
+def test_multicall2_packs_integer_getters() -> None:
+    attributes = frozenset({"name", "state", "ratio"})
+    plan = listing(attributes).multicall2
+    assert plan.args()[:3] == ["d.hash=", "d.name=", "d.message="]
+    assert plan.args()[3].startswith("cat=$d.ratio=,:,$d.is_hash_checking=,:,$d.state=")
+    # The same values as asked one getter each, the same Torrent.
+    columns, row = listing_reply(DOWNLOADING, attributes)
+    packed = [
+        *(DOWNLOADING[c.key] for c in plan.columns[:3]),
+        ":".join(str(DOWNLOADING[c.key]) for c in plan.columns[3:]),
+    ]
+    [fast] = plan.rows([packed])
+    assert listing(attributes).torrent(fast) == to_torrent(to_listing_row(columns, row), attributes)
+    assert listing(frozenset({"name"})).multicall2.args() == ["d.hash=", "d.name="]  # nothing to pack
+
+
+@pytest.mark.parametrize("packed", ["1:2", "1:2:3:4:5:6:7:8:9:x", "", 5])
+def test_mispacked_row_is_a_type_error(packed: Any) -> None:
+    plan = listing(frozenset({"name", "state", "ratio"})).multicall2
+    with pytest.raises(TypeError):
+        plan.rows([["AB" * 20, "n", "", packed]])
+    with pytest.raises(TypeError):
+        plan.rows([["AB" * 20, "n", ""]])
+    with pytest.raises(msgspec.ValidationError):
+        plan.rows([["AB" * 20, 5, "", "1:0:1:1:1:0:0:0"]])

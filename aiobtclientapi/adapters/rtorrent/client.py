@@ -159,11 +159,10 @@ class RtorrentAdapter(AdapterBase):
     # --- listing -------------------------------------------------------------------
     async def _listing(self, columns: Sequence[_wire.Column]) -> list[_wire.ListingRow]:
         """`columns` of every torrent: one d.multicall2."""
-        reply = await self._call("d.multicall2", "", "main", *(column.multicall2_arg() for column in columns))
+        plan = _wire.multicall2(tuple(columns))
+        reply = await self._call("d.multicall2", "", "main", *plan.args())
         try:
-            if not isinstance(reply, list):
-                raise TypeError("not a list")
-            return [_wire.to_listing_row(columns, values) for values in reply]
+            return [_wire.to_listing_row(plan.columns, values) for values in plan.unpack(reply)]
         except (msgspec.ValidationError, TypeError) as exc:
             raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply: {exc}") from exc
 
@@ -180,14 +179,20 @@ class RtorrentAdapter(AdapterBase):
             raise errors.ResponseError(f"{self._url}: invalid torrent attributes: {exc}") from exc
 
     async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
-        columns = _wire.columns_for(attributes)
+        listing = _wire.listing(attributes)
         if infohashes is None:
-            rows = await self._listing(columns)
+            # Every torrent: the reply validated in one pass into rows of just these columns.
+            reply = await self._call("d.multicall2", "", "main", *listing.multicall2.args())
+            try:
+                rows: Sequence[Any] = listing.multicall2.rows(reply)
+            except (msgspec.ValidationError, TypeError) as exc:
+                raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply: {exc}") from exc
         elif not infohashes:
             return []
         else:
-            rows = await self._listing_of(infohashes, columns)
-        return [_wire.to_torrent(row, attributes) for row in rows]
+            rows = await self._listing_of(infohashes, listing.columns)
+        torrent = listing.torrent
+        return [torrent(row) for row in rows]
 
     def change_feed(self, attributes: frozenset[str]) -> ChangeFeed:
         return RtorrentFeed(self, attributes)
