@@ -115,7 +115,7 @@ async def test_add_duplicate_and_unknown_ids(adapter: DelugeAdapter, daemon: Del
         rows = await adapter.call("core.get_torrents_status", {"id": hashes}, ["state"])
         return {h: row["state"] for h, row in rows.items()}
 
-    await _poll(lambda: states(), lambda s: "Paused" not in s.values(), "torrents to start")
+    await poll_until(lambda: states(), lambda s: "Paused" not in s.values(), "torrents to start")
     assert await adapter.stop([*hashes, unknown]) == {unknown: "No such torrent"}
     # Deluge may skip a torrent its status cache still shows paused; confirming
     # (and asking again) is the service's part.
@@ -171,7 +171,7 @@ async def test_stop_reaches_queued_torrents_started_meanwhile(daemon: DelugeDaem
             rows = await api.call("core.get_torrents_status", {}, ["state"])
             return sum(row["state"] == "Seeding" for row in rows.values())
 
-        await _poll(seeding, lambda count: count >= slots, f"{slots} seeding torrents")
+        await poll_until(seeding, lambda count: count >= slots, f"{slots} seeding torrents")
         assert "Queued" in (await states()).values()
         stopped = await api.stop(*hashes)
         assert stopped.success, stopped.errors
@@ -180,7 +180,9 @@ async def test_stop_reaches_queued_torrents_started_meanwhile(daemon: DelugeDaem
         await api.call("core.remove_torrents", hashes, False)
 
 
-async def _poll(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 20) -> Any:
+async def poll_until(
+    read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 20
+) -> Any:
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
@@ -618,7 +620,9 @@ async def test_a_torrent_name_is_never_a_path_for_the_daemon(daemon: DelugeDaemo
         try:
             response = await api.add(str(evil), stopped=True)
             assert response.success, response.errors
-            await _poll(lambda: asyncio.to_thread(lambda: sorted(p.name for p in copies.iterdir())), bool, "the copy")
+            await poll_until(
+                lambda: asyncio.to_thread(lambda: sorted(p.name for p in copies.iterdir())), bool, "the copy"
+            )
             assert sorted(p.name for p in copies.iterdir()) == ["x.torrent"]
             assert not (copies.parent / "escaped").exists()
             await api.call("core.remove_torrents", response.added, False)

@@ -31,6 +31,7 @@ from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._deluge import DelugeDaemon, DelugeTarget
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
+from tests.integration.test_deluge import poll_until
 
 ALL = frozenset(ATTRIBUTES)
 SCALARS = DEFAULT_ATTRIBUTES
@@ -71,16 +72,7 @@ async def _add(api: APIBase, daemon: DelugeDaemon, torrents: list[TestTorrent], 
 
 
 async def _poll(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        value = await read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out waiting for {what}: {value}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
+    return await poll_until(read, done, what, timeout)
 
 
 async def _settled(adapter: DelugeAdapter, hashes: list[str]) -> dict[str, Torrent]:

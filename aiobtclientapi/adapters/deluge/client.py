@@ -106,16 +106,7 @@ class DelugeAdapter(AdapterBase):
         """Call `callback(*event_args)` for every `event_name` event (e.g.
         ``TorrentAddedEvent``: torrent id, from_state). Survives reconnects.
         Returns a function that unsubscribes."""
-        unsubscribe = self._transport.subscribe(event_name, callback)
-        try:
-            if self._is_connected():
-                await self._transport.register_events()
-            else:
-                await self.connect()  # registers every subscribed event
-        except BaseException:
-            unsubscribe()
-            raise
-        return unsubscribe
+        return await self.subscribe_many([event_name], callback)
 
     async def subscribe_many(self, event_names: Sequence[str], callback: EventCallback) -> Callable[[], None]:
         """:meth:`subscribe` for several events with one registration call."""
