@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -188,7 +188,7 @@ class APIBase:
 
     async def watch(
         self, attributes: Iterable[str] | None = None, interval: float = 2.0
-    ) -> AsyncIterator[TorrentEvent]:
+    ) -> AsyncGenerator[TorrentEvent, None]:
         """Yield :class:`~aiobtclientapi.TorrentAdded`, ``TorrentRemoved`` and
         ``TorrentChanged`` events as torrents come, go and change, until the
         caller stops iterating.

@@ -486,7 +486,11 @@ class TorrentService:
 
         The first poll reports every torrent there is as added. A lost
         connection is retried with backoff, and the first poll on the new one
-        reports what changed meanwhile. An AuthenticationError ends it.
+        reports what changed meanwhile. A restarted daemon may answer before
+        it has loaded its torrents: a torrent missing from the first listing
+        after a reconnect is reported removed only if the client still
+        doesn't have it ``policy.timeout`` seconds later (asked directly).
+        An AuthenticationError ends it.
         """
         names = parse_attributes(attributes)
         collections = sorted(names & COLLECTION_ATTRIBUTES)
@@ -496,10 +500,16 @@ class TorrentService:
             raise errors.ValueError(f"Invalid interval: {interval!r}")
         feed = self.port.change_feed(names)
         known: dict[str, Torrent] = {}
+        # Missing after a reconnect, by when that was noticed: not yet removed.
+        missing: dict[str, float] = {}
         try:
             changes = await feed.poll()  # a client that can't be reached at all is an error
+            connections = self.port.connections
             while True:
-                for event in self._events(known, changes):
+                reconnected, connections = self.port.connections != connections, self.port.connections
+                for event in self._events(known, changes, missing, reconnected=reconnected):
+                    yield event
+                for event in await self._settle_missing(known, missing, names):
                     yield event
                 await pause_for(interval, feed.news)
                 changes = await self._next_changes(feed, interval)
@@ -519,12 +529,51 @@ class TorrentService:
                 self._log.debug("watch: client unreachable, trying again", error=str(exc))
         raise AssertionError("poll_rounds without a deadline ended")  # pragma: no cover
 
+    async def _settle_missing(
+        self, known: dict[str, Torrent], missing: dict[str, float], names: frozenset[str]
+    ) -> list[TorrentEvent]:
+        """Removed events for the torrents missing since a reconnect that the
+        client still lacks after ``policy.timeout``; what changed of the others."""
+        for infohash in [h for h in missing if h not in known]:
+            del missing[infohash]  # reported removed by the client meanwhile
+        now = time.monotonic()
+        due = sorted(h for h, since in missing.items() if now - since >= self.policy.timeout)
+        if not due:
+            return []
+        found = {t.infohash: t for t in await self.port.torrents(due, names)}
+        events: list[TorrentEvent] = []
+        for infohash in due:
+            del missing[infohash]
+            torrent = found.get(infohash)
+            if torrent is None:
+                del known[infohash]
+                events.append(TorrentRemoved(infohash=infohash))
+            else:
+                events.extend(self._events(known, TorrentChanges(changed=[torrent]), missing))
+        return events
+
     @staticmethod
-    def _events(known: dict[str, Torrent], changes: TorrentChanges) -> list[TorrentEvent]:
+    def _events(
+        known: dict[str, Torrent],
+        changes: TorrentChanges,
+        missing: dict[str, float],
+        *,
+        reconnected: bool = False,
+    ) -> list[TorrentEvent]:
+        """The events `changes` make of what was `known` (updated). Torrents
+        absent from ``changes.present`` are removed, except those `missing`
+        since a reconnect (added to it when `reconnected`), which wait there."""
         events: list[TorrentEvent] = []
         gone = set(changes.removed)
         if changes.present is not None:
-            gone.update(known.keys() - changes.present)
+            absent = known.keys() - changes.present - gone
+            if reconnected:
+                now = time.monotonic()
+                for infohash in absent:
+                    missing.setdefault(infohash, now)
+            gone.update(absent - missing.keys())
+        for torrent in changes.changed:
+            missing.pop(torrent.infohash, None)  # back
         for infohash in sorted(gone & known.keys()):
             del known[infohash]
             events.append(TorrentRemoved(infohash=infohash))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import AsyncIterator
@@ -233,7 +234,7 @@ async def test_news_from_the_client_cuts_the_interval_short() -> None:
     event = await asyncio.wait_for(waiting, 5)
     assert event == TorrentChanged(infohash=A, changes={"state": TorrentState.seeding})
     assert time.monotonic() - started < 5
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
 
 
 @pytest.mark.parametrize("attributes", [("name", "files"), ("peers",), ("trackers", "state")])
@@ -249,3 +250,24 @@ async def test_watch_refuses_a_bad_interval() -> None:
     with pytest.raises(errors.ValueError, match="Invalid interval"):
         async for _ in api_on(FakePort()).watch(interval=0):
             pass
+
+
+async def test_a_torrent_missing_after_a_reconnect_is_removed_only_if_it_stays_missing() -> None:
+    port = FakePort()
+    port.put(A, "name-a", stopped=True)  # the client has A (it loads it late after a restart); B is gone
+    port.feed_script = [TorrentChanges(changed=[torrent(A), torrent(B)], present=frozenset({A, B}))]
+    api = APIBase(port, policy=PollPolicy(timeout=0.3))
+    events: list[TorrentEvent] = []
+    started = time.monotonic()
+    async with contextlib.aclosing(api.watch(interval=0.02)) as stream:
+        async for event in stream:
+            events.append(event)
+            if len(events) == 2:
+                # Reconnected to a daemon that lists nothing yet.
+                port.connections += 1
+                port.feed_script = [TorrentChanges(changed=[], present=frozenset())]
+            if isinstance(event, TorrentRemoved):
+                break
+    assert events[2:] == [TorrentRemoved(infohash=B)]  # A was never reported removed
+    assert time.monotonic() - started >= 0.3
+    assert port.requests("torrents") == [(A, B)]  # asked directly once their time was up

@@ -101,11 +101,8 @@ class DelugeChangeFeed:
         changed: list[Torrent] = [
             to_torrent(infohash, decode_listing_row(rows[infohash], where)) for infohash in changed_ids
         ]
-        return TorrentChanges(
-            changed=changed,
-            removed=sorted(old_rows.keys() - rows.keys()),
-            present=frozenset(rows),
-        )
+        # Every reply lists every torrent: removals are what `present` lacks.
+        return TorrentChanges(changed=changed, present=frozenset(rows))
 
     async def close(self) -> None:
         # The daemon can't forget an interest: its events are dropped on arrival.
