@@ -540,7 +540,13 @@ class TorrentService:
         due = sorted(h for h, since in missing.items() if now - since >= self.policy.timeout)
         if not due:
             return []
-        found = {t.infohash: t for t in await self.port.torrents(due, names)}
+        try:
+            found = {t.infohash: t for t in await self.port.torrents(due, names)}
+        except errors.AuthenticationError:
+            raise
+        except errors.ConnectionError as exc:  # gone again: asked after the next poll
+            self._log.debug("watch: client unreachable, trying again", error=str(exc))
+            return []
         events: list[TorrentEvent] = []
         for infohash in due:
             del missing[infohash]
