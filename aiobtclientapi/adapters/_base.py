@@ -43,6 +43,8 @@ class AdapterBase:
 
     #: What the client can't honour of AddOptions (e.g. ``{"verify"}``).
     add_limitations: frozenset[str] = frozenset()
+    #: Bytes/s the client counts rate limits in.
+    limit_unit: int = 1
     #: The client's timing quirks; see :class:`~..application.ports.ClientTiming`.
     timing: ClientTiming = ClientTiming()
 

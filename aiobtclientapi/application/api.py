@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
 
 from ..domain import errors
 from ..domain.events import TorrentEvent
-from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
+from ..domain.response import (
+    AddResponse,
+    LabelResponse,
+    LimitResponse,
+    MoveResponse,
+    ReannounceResponse,
+    RemoveResponse,
+    Response,
+    StartResponse,
+    StopResponse,
+    VerifyResponse,
+)
+from ..domain.session import RateLimits, Session
 from ..domain.status import ConnectionStatus
 from ..domain.torrent import Torrent
 from ..domain.url import ClientURL, mask_password
@@ -17,6 +31,10 @@ from ._poller import PollPolicy
 from ._sources import TorrentFetcher
 from .ports import ClientPort, StatusListener
 from .services import Interval, TorrentService, as_error
+
+T = TypeVar("T")
+#: A rate limit argument: bytes/s, ``None`` for unlimited, UNSET to leave it.
+Limit = int | None | msgspec.UnsetType
 
 
 async def _no_fetch(url: str) -> bytes:
@@ -103,18 +121,27 @@ class APIBase:
         location: str | None = None,
         stopped: bool = False,
         verify: bool = True,
+        label: str | None = None,
+        content_path: str | None = None,
     ) -> AddResponse:
         """Add torrents: .torrent paths, http(s) URLs of them, magnet URIs or infohashes.
 
         `location` is the download directory as the client sees it; `stopped`
         adds them without starting them; ``verify=False`` asks the client to
-        skip checking existing data (a warning says where it can't).
+        skip checking existing data (a warning says where it can't). `label`
+        is set as by :meth:`set_label` (an error says so where it can't be).
+        `content_path`, instead of `location`: the folder that already holds
+        a multi-file torrent's content under another name, or a single-file
+        torrent's file under another name; the client uses it as it is,
+        nothing on disk is copied or renamed.
         Response lists: ``added``, ``already_added``.
         """
         response = AddResponse()
         if not await self._connected_or_error(response):
             return response
-        return await self._service.add(torrents, location=location, stopped=stopped, verify=verify)
+        return await self._service.add(
+            torrents, location=location, stopped=stopped, verify=verify, label=label, content_path=content_path
+        )
 
     async def start(self, *infohashes: str) -> StartResponse:
         """Start torrents. Response lists: ``started``, ``already_started``."""
@@ -158,15 +185,92 @@ class APIBase:
         async for item in self._service.verify_wait(infohashes, interval):
             yield item
 
-    async def get_infohashes(self) -> list[str]:
-        """Every torrent's infohash. Raises :class:`~aiobtclientapi.ConnectionError`."""
+    async def remove(self, *infohashes: str, delete_data: bool = False) -> RemoveResponse:
+        """Remove torrents; with `delete_data` their files too (just the
+        torrent's own files, and the folders they leave empty).
+        Response list: ``removed``."""
+        response = RemoveResponse()
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.remove(infohashes, delete_data=delete_data)
+
+    async def move(self, *infohashes: str, location: str) -> MoveResponse:
+        """Move torrents' data into `location` (an absolute folder as the
+        client sees it, their new ``save_path``) and point the client at it.
+        A torrent whose data can't be moved keeps it where it was.
+        Response lists: ``moved``, ``already_moved``."""
+        response = MoveResponse()
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.move(infohashes, location)
+
+    async def reannounce(self, *infohashes: str) -> ReannounceResponse:
+        """Announce torrents to their trackers now. Stopped torrents don't
+        announce: each is an error. Response list: ``reannounced``."""
+        response = ReannounceResponse()
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.reannounce(infohashes)
+
+    async def set_label(self, *infohashes: str, label: str | None) -> LabelResponse:
+        """Give torrents `label` (``None`` clears it): qBittorrent's category,
+        Deluge's Label plugin, Transmission's first label, rTorrent's
+        ``custom1`` as ruTorrent writes it. A label the client can't keep as
+        it is (Deluge: only ``a-z0-9_.-``; Transmission: no comma) is an
+        error. Response lists: ``labeled``, ``already_labeled``."""
+        response = LabelResponse()
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.set_label(infohashes, label)
+
+    async def set_limits(
+        self, *infohashes: str, down: Limit = msgspec.UNSET, up: Limit = msgspec.UNSET
+    ) -> LimitResponse:
+        """Set torrents' own rate limits in bytes/s (``None``: unlimited; a
+        limit not given stays). Clients that count in KiB/s or kB/s round to
+        the nearest unit (``port.limit_unit``). Response lists: ``limited``,
+        ``already_limited``."""
+        response = LimitResponse()
+        if not await self._connected_or_error(response):
+            return response
+        return await self._service.set_limits(infohashes, RateLimits(down=down, up=up))
+
+    async def get_session(self) -> Session:
+        """The client's :class:`~aiobtclientapi.Session`: version, rates,
+        totals, limits, free space and torrents by state. Raises like
+        :meth:`get_infohashes`."""
+        return await self._raising(self._service.get_session)
+
+    async def set_session_limits(self, *, down: Limit = msgspec.UNSET, up: Limit = msgspec.UNSET) -> None:
+        """Set the global rate limits in bytes/s (``None``: unlimited; a limit
+        not given stays) and wait until the client reports them. Raises
+        :class:`~aiobtclientapi.SessionError` if it doesn't."""
+        await self._raising(lambda: self._service.set_session_limits(RateLimits(down=down, up=up)))
+
+    async def get_torrent_file(self, infohash: str) -> bytes:
+        """The torrent's .torrent file as the client keeps it.
+
+        From the client where it hands it out (qBittorrent), else from the
+        daemon's own state folder when it is readable here. Raises
+        :class:`~aiobtclientapi.NoSuchTorrentError`, and
+        :class:`~aiobtclientapi.NotImplementedError` saying why where the
+        file can't be had.
+        """
+        return await self._raising(lambda: self._service.get_torrent_file(infohash))
+
+    async def _raising(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Connect and run `operation`; nothing but our errors leaves the API."""
         try:
             await self.connect()
-            return await self._service.get_infohashes()
+            return await operation()
         except errors.Error:
             raise
-        except Exception as exc:  # nothing but our errors leaves the API
+        except Exception as exc:
             raise as_error(exc) from exc
+
+    async def get_infohashes(self) -> list[str]:
+        """Every torrent's infohash. Raises :class:`~aiobtclientapi.ConnectionError`."""
+        return await self._raising(self._service.get_infohashes)
 
     async def get_torrents(self, *infohashes: str, attributes: Iterable[str] | None = None) -> list[Torrent]:
         """The given torrents, or every torrent when none is given; unknown ones are absent.
@@ -178,13 +282,7 @@ class APIBase:
         invalid infohash or unknown attribute and
         :class:`~aiobtclientapi.ConnectionError` like :meth:`get_infohashes`.
         """
-        try:
-            await self.connect()
-            return await self._service.get_torrents(infohashes, attributes)
-        except errors.Error:
-            raise
-        except Exception as exc:  # nothing but our errors leaves the API
-            raise as_error(exc) from exc
+        return await self._raising(lambda: self._service.get_torrents(infohashes, attributes))
 
     async def watch(
         self, attributes: Iterable[str] | None = None, interval: float = 2.0
@@ -216,10 +314,4 @@ class APIBase:
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Send a raw RPC call to the client and return its reply unchanged."""
-        try:
-            await self.connect()
-            return await self._port.call(method, *args, **kwargs)
-        except errors.Error:
-            raise
-        except Exception as exc:  # nothing but our errors leaves the API
-            raise as_error(exc) from exc
+        return await self._raising(lambda: self._port.call(method, *args, **kwargs))

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..domain import errors
+from ..domain.session import RateLimits, Session
 from ..domain.source import TorrentSource
 from ..domain.status import ConnectionStatus
 from ..domain.torrent import Torrent, TorrentStatus
@@ -51,9 +52,15 @@ class AddOptions(msgspec.Struct, frozen=True, kw_only=True):
 
     ``location``: the download directory. A multi-file torrent's folder is
     created inside it, whatever the daemon's own layout preferences.
+    ``content_path``: instead of `location`, the folder (multi-file) or file
+    (single-file) that holds every source's content as it is, whatever its
+    name: the client uses it without copying or renaming anything on disk,
+    and reports it as the torrent's ``content_path``. An absolute path with
+    no trailing slash.
     """
 
     location: str | None = None
+    content_path: str | None = None
     stopped: bool = False
     verify: bool = True
 
@@ -107,6 +114,7 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     appear_within: float | None = None
     started_shows_stopped: float = 0.0
     refused_may_show_within: float = 0.0
+    move_shows_within: float | None = 2.0
 
 
 class TorrentChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,6 +159,10 @@ class ClientPort(Protocol):
     #: What the adapter can't honour of :class:`AddOptions` — e.g. ``verify=False``.
     #: Services turn each into a warning.
     add_limitations: frozenset[str]
+
+    #: Bytes/s the client counts rate limits in (1024 for KiB/s): a limit
+    #: reads back rounded to a multiple of it, at least one.
+    limit_unit: int
 
     @property
     def timing(self) -> ClientTiming:
@@ -211,6 +223,39 @@ class ClientPort(Protocol):
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         """Ask the client to verify these torrents; failures by infohash."""
+
+    async def remove(self, infohashes: Sequence[str], delete_data: bool) -> Mapping[str, str]:
+        """Remove these torrents, with their data on disk if `delete_data`
+        (just the torrent's own files and the folders they leave empty);
+        failures by infohash."""
+
+    async def move(self, infohashes: Sequence[str], location: str) -> Mapping[str, str]:
+        """Move these torrents' data into `location` (an absolute folder,
+        their new ``save_path``) and point the client at it; failures by
+        infohash. The client may go on moving after this returns."""
+
+    async def reannounce(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        """Ask the client to announce these torrents to their trackers now; failures by infohash."""
+
+    async def set_label(self, infohashes: Sequence[str], label: str | None) -> Mapping[str, str]:
+        """Give these torrents `label` (``None``: none); failures by infohash,
+        e.g. a label the client can't store as it is."""
+
+    async def set_limits(self, infohashes: Sequence[str], limits: RateLimits) -> Mapping[str, str]:
+        """Set these torrents' own rate limits (the UNSET ones stay); failures by infohash."""
+
+    async def session(self) -> Session:
+        """The client's session; ``torrents`` is left empty (the services count them)."""
+
+    async def set_session_limits(self, limits: RateLimits) -> None:
+        """Set the global rate limits (the UNSET ones stay). Raises :class:`~errors.SessionError`."""
+
+    async def torrent_file(self, infohash: str) -> bytes:
+        """The .torrent file of a torrent the client has, as the client keeps it.
+
+        Raises :class:`~errors.NoSuchTorrentError`, or
+        :class:`~errors.NotImplementedError` saying why the client can't hand it out.
+        """
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Send one raw RPC call and return the client's reply as it is."""

@@ -15,24 +15,90 @@ Response for the torrent it concerns.
 
 from __future__ import annotations
 
+import posixpath
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+import msgspec
 
 from .._log import get_logger
 from ..domain import errors
 from ..domain.events import TorrentAdded, TorrentChanged, TorrentEvent, TorrentRemoved, changes_between
 from ..domain.infohash import normalize_infohash
-from ..domain.response import AddResponse, Response, StartResponse, StopResponse, VerifyResponse
-from ..domain.source import TorrentSource
-from ..domain.torrent import COLLECTION_ATTRIBUTES, Torrent, TorrentStatus, parse_attributes
+from ..domain.response import (
+    AddResponse,
+    LabelResponse,
+    LimitResponse,
+    MoveResponse,
+    ReannounceResponse,
+    RemoveResponse,
+    Response,
+    StartResponse,
+    StopResponse,
+    VerifyResponse,
+)
+from ..domain.session import RateLimits, Session
+from ..domain.source import TorrentSource, source_from_metainfo
+from ..domain.torrent import COLLECTION_ATTRIBUTES, Torrent, TorrentState, TorrentStatus, parse_attributes
 from ._poller import PollPolicy, pause_for, poll_rounds
 from ._sources import TorrentFetcher, resolve_sources
 from .ports import AddOptions, AddStatus, ChangeFeed, ClientPort, TorrentChanges
 
-__all__ = ["Interval", "PollPolicy", "TorrentService"]
+__all__ = ["Interval", "PollPolicy", "TorrentService", "check_limits", "expected_limit", "is_absolute"]
 
 #: (minimum, maximum) seconds between polls in verify_wait(), or one number.
 Interval = float | tuple[float, float]
+
+S = TypeVar("S")
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str | msgspec.UnsetType: ...
+
+
+N = TypeVar("N", bound=Named)
+#: Reads what the client says of the given torrents, by infohash (unknown ones absent).
+Reader = Callable[[list[str]], Awaitable[Mapping[str, S]]]
+
+
+def _name(found: Mapping[str, Named], infohash: str) -> str:
+    """The torrent's name as the client said, else its infohash."""
+    item = found.get(infohash)
+    return str(item.name) if item is not None and item.name else infohash
+
+
+def is_absolute(path: str) -> bool:
+    """Whether `path` is absolute on a POSIX or a Windows daemon ("/x", "C:\\x", "C:/x")."""
+    return path.startswith("/") or (len(path) > 2 and path[1] == ":" and path[2] in "\\/")
+
+
+def _normalized(path: str) -> str:
+    """`path` without trailing separators or "." / ".." parts, for comparing what clients report."""
+    if path.startswith("/"):
+        return posixpath.normpath(path)
+    return path.rstrip("\\/") or path
+
+
+def check_limits(limits: RateLimits) -> None:
+    """Raises ValueError unless every given limit is a positive int or None."""
+    for direction, value in _given(limits):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise errors.ValueError(f"Invalid {direction} limit: {value!r} (bytes/s > 0, or None for unlimited)")
+
+
+def _given(limits: RateLimits) -> list[tuple[str, int | None]]:
+    return [(d, v) for d, v in (("down", limits.down), ("up", limits.up)) if v is not msgspec.UNSET]
+
+
+def expected_limit(wanted: int | None, unit: int) -> int | None:
+    """What a client that counts limits in `unit` bytes/s reports for `wanted`: the
+    nearest multiple, at least one unit."""
+    if wanted is None:
+        return None
+    return max(unit, round(wanted / unit) * unit)
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
@@ -94,14 +160,15 @@ class TorrentService:
     async def _confirm(
         self,
         infohashes: Iterable[str],
-        done: Callable[[TorrentStatus], bool],
+        read: Reader[S],
+        done: Callable[[S], bool],
         *,
-        ambiguous: Callable[[TorrentStatus], bool] | None = None,
+        ambiguous: Callable[[S], bool] | None = None,
         ambiguous_grace: float | None = None,
         resend: Callable[[list[str]], Awaitable[object]] | None = None,
         missing_within: Mapping[str, float] | None = None,
-    ) -> tuple[dict[str, TorrentStatus | None], set[str], errors.Error | None]:
-        """Poll until `done` holds for every torrent, or the deadline.
+    ) -> tuple[dict[str, S | None], set[str], errors.Error | None]:
+        """Poll `read` until `done` holds for every torrent, or the deadline.
 
         A torrent for which `ambiguous` holds counts as done once that lasted
         `ambiguous_grace` seconds (the policy's unless given). A torrent the
@@ -115,13 +182,13 @@ class TorrentService:
         grace = policy.ambiguous_grace if ambiguous_grace is None else ambiguous_grace
         windows = missing_within or {}
         pending = set(infohashes)
-        last: dict[str, TorrentStatus | None] = {}
+        last: dict[str, S | None] = {}
         given_up: set[str] = set()
         ambiguous_since: dict[str, float] = {}
         last_sent = 0.0
         async for elapsed in poll_rounds(policy):
             try:
-                snapshot = await self.port.snapshot(sorted(pending))
+                snapshot = await read(sorted(pending))
             except Exception as exc:
                 return last, pending | given_up, as_error(exc)
             for infohash in list(pending):
@@ -150,52 +217,55 @@ class TorrentService:
                 last_sent = elapsed
         return last, pending | given_up, None
 
-    async def _known(self, infohashes: list[str], response: Response) -> Mapping[str, TorrentStatus]:
-        """Snapshot of `infohashes`; an error in `response` for every unknown one."""
-        snapshot = await self.port.snapshot(infohashes)
-        for infohash in infohashes:
-            if infohash not in snapshot:
-                response.errors.append(errors.NoSuchTorrentError(infohash))
-        return snapshot
+    def _reader(self, *attributes: str) -> Reader[Torrent]:
+        """A reader of these attributes (and the name) of the given torrents, by infohash."""
+        names = frozenset(attributes) | {"name"}
+
+        async def read(infohashes: list[str]) -> Mapping[str, Torrent]:
+            return {t.infohash: t for t in await self.port.torrents(infohashes, names)}
+
+        return read
 
     async def _sort(
         self,
         values: Sequence[str],
         response: Response,
-        already: Callable[[str, TorrentStatus], bool],
-        warning_class: type[errors.TorrentWarning],
-        already_list: list[str],
-    ) -> tuple[list[str], dict[str, str]]:
-        """Invalid or unknown infohashes become errors, those `already` done warnings.
+        read: Reader[N],
+        already: Callable[[str, N], bool] | None = None,
+        warning_class: type[errors.TorrentWarning] = errors.TorrentWarning,
+        already_list: list[str] | None = None,
+    ) -> tuple[list[str], dict[str, N]]:
+        """Invalid or unknown infohashes become errors, those `already` done warnings
+        (and go to `already_list`).
 
-        Returns the infohashes left to do and the name of every known torrent.
+        Returns the infohashes left to do and what `read` said of every known torrent.
         """
         infohashes = self._parse_infohashes(values, response)
         if not infohashes:
             return [], {}
-        snapshot = await self._known(infohashes, response)
+        found = await read(infohashes)
         todo: list[str] = []
         for infohash in infohashes:
-            status = snapshot.get(infohash)
-            if status is None:
-                continue
-            if already(infohash, status):
-                response.warnings.append(warning_class(infohash, status.name))
-                already_list.append(infohash)
+            item = found.get(infohash)
+            if item is None:
+                response.errors.append(errors.NoSuchTorrentError(infohash))
+            elif already is not None and already(infohash, item):
+                response.warnings.append(warning_class(infohash, str(item.name)))
+                if already_list is not None:
+                    already_list.append(infohash)
             else:
                 todo.append(infohash)
-        return todo, {h: s.name for h, s in snapshot.items()}
+        return todo, dict(found)
 
     @staticmethod
     def _failed(
         response: Response,
         failures: Mapping[str, str],
         error_class: type[errors.ResponseError],
-        names: Mapping[str, str],
+        found: Mapping[str, Named],
     ) -> None:
         for infohash, message in failures.items():
-            name = names.get(infohash, infohash)
-            response.errors.append(error_class(f"{name}: {message}"))
+            response.errors.append(error_class(f"{_name(found, infohash)}: {message}"))
 
     # --- add -------------------------------------------------------------------
     async def add(
@@ -205,13 +275,43 @@ class TorrentService:
         location: str | None = None,
         stopped: bool = False,
         verify: bool = True,
+        label: str | None = None,
+        content_path: str | None = None,
     ) -> AddResponse:
         response = AddResponse()
+        if content_path is not None:
+            if location is not None:
+                response.errors.append(errors.ValueError("Give location or content_path, not both"))
+                return response
+            if not is_absolute(content_path) or _normalized(content_path) in ("/", ""):
+                response.errors.append(errors.ValueError(f"Not an absolute path: {content_path!r}"))
+                return response
+            content_path = _normalized(content_path)
+        options = AddOptions(location=location, content_path=content_path, stopped=stopped, verify=verify)
         try:
-            await self._add(response, torrents, AddOptions(location=location, stopped=stopped, verify=verify))
+            await self._add(response, torrents, options)
+            added = list(response.added)
+            if added and content_path is not None:
+                await self._check_content_path(response, added, content_path)
+            if added and label:
+                # One owner for labels: set_label's own sorting, sending and confirming.
+                labeled = await self.set_label(added, label)
+                response.errors.extend(
+                    errors.LabelTorrentError(f"Added, but not labeled: {error}") for error in labeled.errors
+                )
         except Exception as exc:
             response.errors.append(as_error(exc))
         return response
+
+    async def _check_content_path(self, response: AddResponse, added: list[str], content_path: str) -> None:
+        """An error for every added torrent the client doesn't read from `content_path`."""
+        for torrent in await self.port.torrents(added, frozenset({"name", "content_path"})):
+            if _normalized(str(torrent.content_path)) != content_path:
+                response.errors.append(
+                    errors.AddTorrentError(
+                        f"{torrent.name}: Added, but its content is at {torrent.content_path}, not {content_path}"
+                    )
+                )
 
     async def _add(self, response: AddResponse, torrents: Sequence[object], options: AddOptions) -> None:
         resolved = await resolve_sources(torrents, self.fetch)
@@ -291,6 +391,7 @@ class TorrentService:
 
         last, pending, failure = await self._confirm(
             sent,
+            self.port.snapshot,
             done,
             ambiguous=ambiguous,
             ambiguous_grace=grace,
@@ -349,11 +450,11 @@ class TorrentService:
             return is_stopped == stop
 
         try:
-            todo, names = await self._sort(values, response, already, warning_class, already_list)
+            todo, found = await self._sort(values, response, self.port.snapshot, already, warning_class, already_list)
             if not todo:
                 return
             failures = await action(todo)
-            self._failed(response, failures, error_class, names)
+            self._failed(response, failures, error_class, found)
             todo = [h for h in todo if h not in failures]
             if not todo:
                 return
@@ -368,6 +469,7 @@ class TorrentService:
 
             last, pending, failure = await self._confirm(
                 todo,
+                self.port.snapshot,
                 done,
                 ambiguous=ambiguous,
                 resend=action,
@@ -377,12 +479,12 @@ class TorrentService:
                 if infohash not in pending:
                     done_list.append(infohash)
                 elif failure is not None:
-                    response.errors.append(_naming(failure, names.get(infohash, infohash)))
+                    response.errors.append(_naming(failure, _name(found, infohash)))
                 elif last.get(infohash) is None:
                     response.errors.append(errors.NoSuchTorrentError(infohash))
                 else:
                     verb = "stop" if stop else "start"
-                    response.errors.append(error_class(f"{names.get(infohash, infohash)}: Torrent did not {verb}"))
+                    response.errors.append(error_class(f"{_name(found, infohash)}: Torrent did not {verb}"))
         except Exception as exc:
             response.errors.append(as_error(exc))
 
@@ -395,13 +497,18 @@ class TorrentService:
             return status.is_verifying or self._verify_pending(infohash, now)
 
         try:
-            todo, names = await self._sort(
-                values, response, already, errors.TorrentAlreadyVerifying, response.already_verifying
+            todo, found = await self._sort(
+                values,
+                response,
+                self.port.snapshot,
+                already,
+                errors.TorrentAlreadyVerifying,
+                response.already_verifying,
             )
             if not todo:
                 return response
             failures = await self.port.verify(todo)
-            self._failed(response, failures, errors.VerifyTorrentError, names)
+            self._failed(response, failures, errors.VerifyTorrentError, found)
             now = time.monotonic()
             for infohash in todo:
                 if infohash not in failures:
@@ -464,6 +571,259 @@ class TorrentService:
                     self._verify_requested.pop(infohash, None)
                     yield infohash, round(status.progress * 100, 2)
             pending = still
+
+    # --- remove, move, reannounce -------------------------------------------------------
+    async def remove(self, values: Sequence[str], *, delete_data: bool) -> RemoveResponse:
+        response = RemoveResponse()
+        try:
+            todo, found = await self._sort(values, response, self.port.snapshot)
+            if not todo:
+                return response
+            failures = await self.port.remove(todo, delete_data)
+            self._failed(response, failures, errors.RemoveTorrentError, found)
+            todo = [h for h in todo if h not in failures]
+            if not todo:
+                return response
+
+            async def remove_again(infohashes: list[str]) -> object:
+                return await self.port.remove(infohashes, delete_data)
+
+            # Nothing counts as done but being gone.
+            last, _, failure = await self._confirm(
+                todo,
+                self.port.snapshot,
+                lambda status: False,
+                resend=remove_again,
+                missing_within=dict.fromkeys(todo, 0.0),
+            )
+            for infohash in todo:
+                if infohash in last and last[infohash] is None:
+                    response.removed.append(infohash)
+                elif failure is not None:
+                    response.errors.append(_naming(failure, _name(found, infohash)))
+                else:
+                    response.errors.append(
+                        errors.RemoveTorrentError(f"{_name(found, infohash)}: Torrent was not removed")
+                    )
+        except Exception as exc:
+            response.errors.append(as_error(exc))
+        self._log.debug("removed", count=len(response.removed), errors=len(response.errors))
+        return response
+
+    async def move(self, values: Sequence[str], location: str) -> MoveResponse:
+        response = MoveResponse()
+        if not is_absolute(location):
+            response.errors.append(errors.ValueError(f"Not an absolute path: {location!r}"))
+            return response
+        target = _normalized(location)
+
+        def moved(torrent: Torrent) -> bool:
+            return _normalized(str(torrent.save_path)) == target and torrent.state is not TorrentState.moving
+
+        try:
+            todo, found = await self._sort(
+                values,
+                response,
+                self._reader("save_path", "state"),
+                lambda infohash, torrent: moved(torrent),
+                errors.TorrentAlreadyMoved,
+                response.already_moved,
+            )
+            if not todo:
+                return response
+            failures = await self.port.move(todo, target)
+            self._failed(response, failures, errors.MoveTorrentError, found)
+            todo = [h for h in todo if h not in failures]
+            if not todo:
+                return response
+
+            # A move that shows neither as moving nor as done in time failed.
+            shows_within = self.port.timing.move_shows_within
+
+            def stalled(torrent: Torrent) -> bool:
+                return torrent.state is not TorrentState.moving
+
+            last, _, failure = await self._confirm(
+                todo,
+                self._reader("save_path", "state", "error"),
+                moved,
+                ambiguous=stalled if shows_within is not None else None,
+                ambiguous_grace=max(shows_within or 0.0, self.policy.ambiguous_grace),
+            )
+            for infohash in todo:
+                torrent = last.get(infohash)
+                name = _name(found, infohash)
+                if torrent is not None and moved(torrent):
+                    response.moved.append(infohash)
+                elif failure is not None:
+                    response.errors.append(_naming(failure, name))
+                elif torrent is None:
+                    response.errors.append(errors.NoSuchTorrentError(infohash))
+                elif torrent.state is TorrentState.moving:
+                    response.errors.append(
+                        errors.MoveTorrentError(f"{name}: Still moving after {self.policy.timeout:g} seconds")
+                    )
+                else:
+                    reason = f": {torrent.error}" if torrent.error else ""
+                    response.errors.append(errors.MoveTorrentError(f"{name}: Torrent was not moved{reason}"))
+        except Exception as exc:
+            response.errors.append(as_error(exc))
+        return response
+
+    async def reannounce(self, values: Sequence[str]) -> ReannounceResponse:
+        """Stopped torrents don't announce: asking one is an error, not a silent no-op.
+        The client accepting the request is the confirmation (an announce may take long)."""
+        response = ReannounceResponse()
+        try:
+            todo, found = await self._sort(values, response, self.port.snapshot)
+            running = []
+            for infohash in todo:
+                if found[infohash].stopped is True:
+                    response.errors.append(
+                        errors.ReannounceTorrentError(f"{_name(found, infohash)}: Torrent is stopped")
+                    )
+                else:
+                    running.append(infohash)
+            if not running:
+                return response
+            failures = await self.port.reannounce(running)
+            self._failed(response, failures, errors.ReannounceTorrentError, found)
+            response.reannounced.extend(h for h in running if h not in failures)
+        except Exception as exc:
+            response.errors.append(as_error(exc))
+        return response
+
+    # --- labels and limits ------------------------------------------------------------------
+    async def set_label(self, values: Sequence[str], label: str | None) -> LabelResponse:
+        response = LabelResponse()
+        if label is not None and not isinstance(label, str):
+            response.errors.append(errors.ValueError(f"Invalid label: {label!r}"))
+            return response
+        wanted = label or None  # "" clears too
+
+        def labeled(torrent: Torrent) -> bool:
+            return torrent.label == wanted
+
+        await self._set(
+            values,
+            response,
+            "label",
+            labeled,
+            lambda todo: self.port.set_label(todo, wanted),
+            errors.TorrentAlreadyLabeled,
+            errors.LabelTorrentError,
+            response.labeled,
+            response.already_labeled,
+        )
+        return response
+
+    async def set_limits(self, values: Sequence[str], limits: RateLimits) -> LimitResponse:
+        response = LimitResponse()
+        try:
+            check_limits(limits)
+        except errors.ValueError as exc:
+            response.errors.append(exc)
+            return response
+        unit = self.port.limit_unit
+
+        def limited(torrent: Torrent) -> bool:
+            return all(
+                getattr(torrent, f"limit_{direction}") == expected_limit(wanted, unit)
+                for direction, wanted in _given(limits)
+            )
+
+        await self._set(
+            values,
+            response,
+            "limit_down,limit_up",
+            limited,
+            lambda todo: self.port.set_limits(todo, limits),
+            errors.TorrentAlreadyLimited,
+            errors.LimitTorrentError,
+            response.limited,
+            response.already_limited,
+        )
+        return response
+
+    async def _set(
+        self,
+        values: Sequence[str],
+        response: Response,
+        attributes: str,
+        is_set: Callable[[Torrent], bool],
+        send: Callable[[list[str]], Awaitable[Mapping[str, str]]],
+        warning_class: type[errors.TorrentWarning],
+        error_class: type[errors.ResponseError],
+        done_list: list[str],
+        already_list: list[str],
+    ) -> None:
+        """Set something the listing reports in `attributes`: sort, send, confirm."""
+        read = self._reader(*attributes.split(","))
+        try:
+            todo, found = await self._sort(
+                values, response, read, lambda infohash, torrent: is_set(torrent), warning_class, already_list
+            )
+            if not todo:
+                return
+            failures = await send(todo)
+            self._failed(response, failures, error_class, found)
+            todo = [h for h in todo if h not in failures]
+            if not todo:
+                return
+            last, pending, failure = await self._confirm(todo, read, is_set)
+            for infohash in todo:
+                name = _name(found, infohash)
+                if infohash not in pending:
+                    done_list.append(infohash)
+                elif failure is not None:
+                    response.errors.append(_naming(failure, name))
+                elif last.get(infohash) is None:
+                    response.errors.append(errors.NoSuchTorrentError(infohash))
+                else:
+                    response.errors.append(error_class(f"{name}: The client did not take it"))
+        except Exception as exc:
+            response.errors.append(as_error(exc))
+
+    # --- the session ----------------------------------------------------------------------------
+    async def get_session(self) -> Session:
+        session = await self.port.session()
+        counts = Counter(t.state for t in await self.port.torrents(None, frozenset({"state"})))
+        ordered = {state: counts[state] for state in TorrentState if counts[state]}
+        return msgspec.structs.replace(session, torrents=ordered)
+
+    async def set_session_limits(self, limits: RateLimits) -> None:
+        """Set the global limits and wait until the client reports them; raises SessionError."""
+        check_limits(limits)
+        unit = self.port.limit_unit
+
+        def applied(session: Session) -> bool:
+            return all(
+                getattr(session, f"limit_{direction}") == expected_limit(wanted, unit)
+                for direction, wanted in _given(limits)
+            )
+
+        await self.port.set_session_limits(limits)
+        session = None
+        async for _ in poll_rounds(self.policy):
+            session = await self.port.session()
+            if applied(session):
+                return
+        raise errors.SessionError(
+            f"{self.port.url.client} did not take the limits: down={session and session.limit_down}, "
+            f"up={session and session.limit_up}"
+        )
+
+    async def get_torrent_file(self, value: str) -> bytes:
+        """The torrent's .torrent as the client keeps it; its infohash is checked."""
+        infohash = normalize_infohash(value)
+        data = await self.port.torrent_file(infohash)
+        try:
+            source = source_from_metainfo(data, infohash)
+        except errors.Error as exc:
+            raise errors.ResponseError(f"{infohash}: The client's copy is not a valid torrent: {exc}") from exc
+        if source.infohash != infohash and source.infohash_v2 != infohash:
+            raise errors.ResponseError(f"{infohash}: The client's .torrent is of another torrent: {source.infohash}")
+        return data
 
     # --- listing --------------------------------------------------------------------
     async def get_infohashes(self) -> list[str]:

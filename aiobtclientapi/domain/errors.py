@@ -21,6 +21,12 @@ keeps working.
           +-- StartTorrentError
           +-- StopTorrentError
           +-- VerifyTorrentError
+          +-- RemoveTorrentError
+          +-- MoveTorrentError
+          +-- ReannounceTorrentError
+          +-- LabelTorrentError
+          +-- LimitTorrentError
+          +-- SessionError          global limits, the session's figures
 
     Warning                         (also builtins.Warning)
      +-- TorrentWarning             carries ``infohash`` and ``name``
@@ -28,6 +34,9 @@ keeps working.
           +-- TorrentAlreadyStarted
           +-- TorrentAlreadyStopped
           +-- TorrentAlreadyVerifying
+          +-- TorrentAlreadyMoved
+          +-- TorrentAlreadyLabeled
+          +-- TorrentAlreadyLimited
 
 Errors and warnings compare equal when they are of the same class and have
 the same message, so a Response can be compared in tests.
@@ -143,6 +152,30 @@ class VerifyTorrentError(ResponseError):
     """The client did not verify a torrent."""
 
 
+class RemoveTorrentError(ResponseError):
+    """The client did not remove a torrent (or its data)."""
+
+
+class MoveTorrentError(ResponseError):
+    """The client did not move a torrent's data."""
+
+
+class ReannounceTorrentError(ResponseError):
+    """The client did not announce a torrent to its trackers."""
+
+
+class LabelTorrentError(ResponseError):
+    """The client did not set a torrent's label."""
+
+
+class LimitTorrentError(ResponseError):
+    """The client did not set a torrent's rate limits."""
+
+
+class SessionError(ResponseError):
+    """The client did not report or change its session's settings."""
+
+
 class Warning(_Message, builtins.Warning):
     """Base class of every warning aiobtclientapi reports."""
 
@@ -180,3 +213,21 @@ class TorrentAlreadyVerifying(TorrentWarning):
     """The torrent was already being verified."""
 
     _template = "Torrent already verifying: {name}"
+
+
+class TorrentAlreadyMoved(TorrentWarning):
+    """The torrent's data was already in that location."""
+
+    _template = "Torrent already in that location: {name}"
+
+
+class TorrentAlreadyLabeled(TorrentWarning):
+    """The torrent already had that label."""
+
+    _template = "Torrent already has that label: {name}"
+
+
+class TorrentAlreadyLimited(TorrentWarning):
+    """The torrent already had those rate limits."""
+
+    _template = "Torrent already has those limits: {name}"

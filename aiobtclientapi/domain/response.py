@@ -90,3 +90,41 @@ class VerifyResponse(Response):
     lists = ("verifying", "already_verifying")
     verifying: list[str]
     already_verifying: list[str]
+
+
+class RemoveResponse(Response):
+    """What :meth:`remove` did: ``removed``."""
+
+    lists = ("removed",)
+    removed: list[str]
+
+
+class MoveResponse(Response):
+    """What :meth:`move` did: ``moved``, ``already_moved``."""
+
+    lists = ("moved", "already_moved")
+    moved: list[str]
+    already_moved: list[str]
+
+
+class ReannounceResponse(Response):
+    """What :meth:`reannounce` did: ``reannounced``."""
+
+    lists = ("reannounced",)
+    reannounced: list[str]
+
+
+class LabelResponse(Response):
+    """What :meth:`set_label` did: ``labeled``, ``already_labeled``."""
+
+    lists = ("labeled", "already_labeled")
+    labeled: list[str]
+    already_labeled: list[str]
+
+
+class LimitResponse(Response):
+    """What :meth:`set_limits` did: ``limited``, ``already_limited``."""
+
+    lists = ("limited", "already_limited")
+    limited: list[str]
+    already_limited: list[str]

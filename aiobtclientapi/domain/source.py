@@ -37,6 +37,8 @@ class TorrentSource(msgspec.Struct, frozen=True, kw_only=True):
     #: Announce URLs by tier (announce-list, else announce), from metainfo.
     trackers: tuple[tuple[str, ...], ...] = ()
     is_private: bool = False
+    #: The v2 infohash (SHA-256 of the info dictionary) of a v2 or hybrid torrent's metainfo.
+    infohash_v2: str | None = None
 
     def __repr__(self) -> str:
         return f"TorrentSource({self.display!r}, infohash={self.infohash!r})"
@@ -103,7 +105,9 @@ def source_from_metainfo(data: bytes, display: str) -> TorrentSource:
             files.append(TorrentFile((_text(name), *parts), entry[b"length"]))
     elif not isinstance(info.get(b"file tree"), dict):
         raise errors.InvalidTorrentError(f"Invalid torrent file: {display}: no files")
-    infohash = hashlib.sha1(_bencode(info)).hexdigest()
+    encoded_info = _bencode(info)
+    infohash = hashlib.sha1(encoded_info).hexdigest()
+    infohash_v2 = hashlib.sha256(encoded_info).hexdigest() if info.get(b"meta version") == 2 else None
     return TorrentSource(
         display=display,
         infohash=infohash,
@@ -112,6 +116,7 @@ def source_from_metainfo(data: bytes, display: str) -> TorrentSource:
         files=tuple(files),
         trackers=_tracker_tiers(decoded),
         is_private=info.get(b"private") == 1,
+        infohash_v2=infohash_v2,
     )
 
 

@@ -137,6 +137,8 @@ class Torrent(msgspec.Struct, frozen=True, kw_only=True):
     first label, rTorrent ``custom1`` as ruTorrent writes it); ``tags``: its
     further labels. ``added_at``: when the client got the torrent (not its
     creation date); ``completed_at``: when it finished downloading.
+    ``limit_down``/``limit_up``: the torrent's own rate limits in bytes/s,
+    ``None`` for unlimited (the global limits still apply).
     ``files``, ``trackers``, ``peers`` are fetched only when asked for.
     """
 
@@ -164,6 +166,8 @@ class Torrent(msgspec.Struct, frozen=True, kw_only=True):
     tags: tuple[str, ...] | Unset = UNSET
     added_at: datetime | Unset | None = UNSET
     completed_at: datetime | Unset | None = UNSET
+    limit_down: int | Unset | None = UNSET
+    limit_up: int | Unset | None = UNSET
     error: str | Unset | None = UNSET
     is_private: bool | Unset = UNSET
     files: tuple[TorrentFileInfo, ...] | Unset = UNSET

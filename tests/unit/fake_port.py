@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+import msgspec
+
 from aiobtclientapi.application.ports import (
     AddOptions,
     AddOutcome,
@@ -29,6 +31,7 @@ from aiobtclientapi.application.ports import (
     TorrentChanges,
 )
 from aiobtclientapi.domain import errors
+from aiobtclientapi.domain.session import RateLimits, Session
 from aiobtclientapi.domain.source import TorrentSource
 from aiobtclientapi.domain.status import ConnectionStatus
 from aiobtclientapi.domain.torrent import Torrent, TorrentState, TorrentStatus
@@ -75,6 +78,14 @@ class Script:
     #: The download progress a verification finds.
     progress_after_verify: float = 1.0
 
+    # --- remove, move, label, limits ---
+    #: An accepted remove, move, label or limits request shows only after this.
+    effect_lag: Lag = NOW
+    #: After `effect_lag`, a move shows the state ``moving`` for this long, then done.
+    moving_for: Lag = NOW
+    #: An accepted move never happens (the daemon failed it without saying so).
+    move_lost: bool = False
+
     # --- add ---
     #: What the daemon says to an add of this torrent.
     add_status: AddStatus = AddStatus.added
@@ -90,6 +101,11 @@ class Script:
     add_lag: Lag = NOW
     #: … then ``stopped=None`` for this long.
     add_ambiguous: Lag = NOW
+
+
+def rounded(limit: int, unit: int) -> int:
+    """A limit as a daemon counting in `unit` bytes/s keeps it."""
+    return max(unit, round(limit / unit) * unit)
 
 
 class Call(NamedTuple):
@@ -147,6 +163,41 @@ class FakeTorrent:
         self.change: _Change | None = None
         self.hidden: tuple[_Clock, Lag] | None = None
         self.dropped = 0
+        self.save_path = "/data"
+        self.label: str | None = None
+        self.limits: dict[str, int | None] = {"down": None, "up": None}
+        self.removed = False
+        self.moving = False
+        #: Accepted requests not shown yet: (since, lag, what they do).
+        self.effects: list[tuple[_Clock, Lag, Callable[[], None]]] = []
+
+    def ask(self, effect: Callable[[], None]) -> None:
+        """Accept a request that shows after ``script.effect_lag``."""
+        self.effects.append((_Clock(), self.script.effect_lag, effect))
+
+    def ask_move(self, location: str) -> None:
+        if self.script.move_lost:
+            return
+
+        def start_moving() -> None:
+            self.moving = True
+            clock = _Clock()
+
+            def done() -> None:
+                self.moving = False
+                self.save_path = location
+
+            self.effects.append((clock, self.script.moving_for, done))
+
+        self.ask(start_moving)
+
+    def _apply_effects(self) -> None:
+        for effect in list(self.effects):
+            clock, lag, apply = effect
+            clock.polls += 1
+            if not clock.within(lag):
+                self.effects.remove(effect)
+                apply()
 
     # --- requests ---------------------------------------------------------------
     def ask_stopped(self, stopped: bool) -> None:
@@ -169,6 +220,9 @@ class FakeTorrent:
     # --- what a snapshot shows ----------------------------------------------------
     def poll(self) -> TorrentStatus | None:
         """The status one snapshot shows, None while missing. Counts as a poll."""
+        self._apply_effects()
+        if self.removed:
+            return None
         if self.hidden is not None:
             clock, lag = self.hidden
             clock.polls += 1
@@ -202,6 +256,8 @@ class FakeTorrent:
     def _status(self, stopped: bool | None, verifying: float | None = None) -> TorrentStatus:
         if verifying is not None:
             state = TorrentState.verifying
+        elif self.moving:
+            state = TorrentState.moving
         elif stopped is None:
             state = self.script.ambiguous_state
         elif stopped:
@@ -227,6 +283,7 @@ class FakePort:
         timing: ClientTiming | None = None,
         add_limitations: frozenset[str] = frozenset(),
         client: str = "fake",
+        limit_unit: int = 1,
     ) -> None:
         self.add_limitations = add_limitations
         self.timing = timing or ClientTiming()
@@ -243,6 +300,12 @@ class FakePort:
         #: What the change feed's polls return (or raise), in order; the last repeats.
         self.feed_script: list[TorrentChanges | errors.Error] = []
         self.feeds: list[ScriptedFeed] = []
+        self.limit_unit = limit_unit
+        self.session_limits: dict[str, int | None] = {"down": None, "up": None}
+        #: The daemon accepts set_session_limits but keeps its old limits.
+        self.session_limits_ignored = False
+        #: What torrent_file() returns, by infohash.
+        self.torrent_files: dict[str, bytes] = {}
 
     # --- scripting and inspection -----------------------------------------------------
     def put(
@@ -359,8 +422,10 @@ class FakePort:
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         return self._request("verify", infohashes, FakeTorrent.ask_verify)
 
-    def _request(self, method: str, infohashes: Sequence[str], act: Callable[[FakeTorrent], None]) -> Mapping[str, str]:
-        self.calls.append(Call(method, tuple(infohashes)))
+    def _request(
+        self, method: str, infohashes: Sequence[str], act: Callable[[FakeTorrent], None], *args: Any
+    ) -> Mapping[str, str]:
+        self.calls.append(Call(method, tuple(infohashes), args=args))
         if method in self.raises:
             raise self.raises[method]
         failures: dict[str, str] = {}
@@ -379,11 +444,85 @@ class FakePort:
         chosen = self.store if infohashes is None else [h for h in infohashes if h in self.store]
         torrents = []
         for infohash in chosen:
-            status = self.store[infohash].poll()
+            torrent = self.store[infohash]
+            status = torrent.poll()
             if status is not None:
-                values: dict[str, Any] = {"name": status.name, "state": status.state, "progress": status.progress}
+                values: dict[str, Any] = {
+                    "name": status.name,
+                    "state": status.state,
+                    "progress": status.progress,
+                    "save_path": torrent.save_path,
+                    "label": torrent.label,
+                    "limit_down": torrent.limits["down"],
+                    "limit_up": torrent.limits["up"],
+                    "error": None,
+                }
                 torrents.append(Torrent(infohash=infohash, **{k: v for k, v in values.items() if k in attributes}))
         return torrents
+
+    async def remove(self, infohashes: Sequence[str], delete_data: bool) -> Mapping[str, str]:
+        def remove(torrent: FakeTorrent) -> None:
+            def gone() -> None:
+                torrent.removed = True
+
+            torrent.ask(gone)
+
+        return self._request("remove", infohashes, remove, delete_data)
+
+    async def move(self, infohashes: Sequence[str], location: str) -> Mapping[str, str]:
+        return self._request("move", infohashes, lambda torrent: torrent.ask_move(location), location)
+
+    async def reannounce(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return self._request("reannounce", infohashes, lambda torrent: None)
+
+    async def set_label(self, infohashes: Sequence[str], label: str | None) -> Mapping[str, str]:
+        def set_label(torrent: FakeTorrent) -> None:
+            def show() -> None:
+                torrent.label = label
+
+            torrent.ask(show)
+
+        return self._request("set_label", infohashes, set_label, label)
+
+    async def set_limits(self, infohashes: Sequence[str], limits: RateLimits) -> Mapping[str, str]:
+        def set_limits(torrent: FakeTorrent) -> None:
+            def show() -> None:
+                for direction in ("down", "up"):
+                    value = getattr(limits, direction)
+                    if value is not msgspec.UNSET:
+                        torrent.limits[direction] = value and rounded(value, self.limit_unit)
+
+            torrent.ask(show)
+
+        return self._request("set_limits", infohashes, set_limits, limits)
+
+    async def session(self) -> Session:
+        self.calls.append(Call("session"))
+        return Session(
+            client=self.url.client,
+            version="1.0",
+            rate_down=0,
+            rate_up=0,
+            downloaded=None,
+            uploaded=None,
+            limit_down=self.session_limits["down"],
+            limit_up=self.session_limits["up"],
+            save_path="/data",
+            free_space=None,
+        )
+
+    async def set_session_limits(self, limits: RateLimits) -> None:
+        self.calls.append(Call("set_session_limits", args=(limits,)))
+        for direction in ("down", "up"):
+            value = getattr(limits, direction)
+            if value is not msgspec.UNSET and not self.session_limits_ignored:
+                self.session_limits[direction] = value and rounded(value, self.limit_unit)
+
+    async def torrent_file(self, infohash: str) -> bytes:
+        self.calls.append(Call("torrent_file", (infohash,)))
+        if infohash not in self.store:
+            raise errors.NoSuchTorrentError(infohash)
+        return self.torrent_files[infohash]
 
     def change_feed(self, attributes: frozenset[str]) -> ScriptedFeed:
         feed = ScriptedFeed(self)

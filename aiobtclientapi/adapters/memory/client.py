@@ -12,15 +12,20 @@ uses aiobtclientapi without running a daemon::
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from ...application.ports import AddOptions, AddOutcome, AddStatus, ChangeFeed, ConnectionOptions
 from ...domain import errors
+from ...domain.session import RateLimits, Session
 from ...domain.source import TorrentFile, TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import (
@@ -42,10 +47,14 @@ class _Torrent:
     __slots__ = (
         "added_at",
         "completed_at",
+        "content_path",
         "files",
         "infohash",
         "is_private",
+        "label",
+        "limits",
         "location",
+        "metainfo",
         "name",
         "progress",
         "stopped",
@@ -56,7 +65,12 @@ class _Torrent:
     def __init__(self, source: TorrentSource, location: str, stopped: bool) -> None:
         self.infohash = source.infohash
         self.name = source.name
+        self.metainfo = source.metainfo
         self.files: tuple[TorrentFile, ...] = source.files
+        #: Where the content is when it is not location/name (added with content_path).
+        self.content_path: str | None = None
+        self.label: str | None = None
+        self.limits: dict[str, int | None] = {"down": None, "up": None}
         self.trackers = source.trackers
         self.is_private = source.is_private
         self.location = location
@@ -70,6 +84,14 @@ class _Torrent:
         self.progress = progress
         if progress >= 1.0 and self.completed_at is None:
             self.completed_at = datetime.now(UTC)
+
+
+def _apply(limits: RateLimits, current: dict[str, int | None]) -> None:
+    """Set the given limits in `current`."""
+    for direction in ("down", "up"):
+        value = getattr(limits, direction)
+        if value is not msgspec.UNSET:
+            current[direction] = value
 
 
 class MemoryAdapter(AdapterBase):
@@ -97,6 +119,8 @@ class MemoryAdapter(AdapterBase):
         self.verify_seconds = verify_seconds
         self.default_location = default_location or tempfile.gettempdir()
         self.store: dict[str, _Torrent] = {}
+        #: The global rate limits (bytes/s, None unlimited).
+        self.limits: dict[str, int | None] = {"down": None, "up": None}
 
     async def _open(self) -> None:
         if not self._reachable:
@@ -114,14 +138,22 @@ class MemoryAdapter(AdapterBase):
         if not total:
             return 0.0
         have = 0
-        for file in torrent.files:
-            path = os.path.join(torrent.location, *file.path)
+        for file, path in zip(torrent.files, self._file_paths(torrent), strict=True):
             try:
                 if os.path.getsize(path) == file.size:
                     have += file.size
             except OSError:
                 pass
         return have / total
+
+    @staticmethod
+    def _file_paths(torrent: _Torrent) -> list[str]:
+        """Where each file of the torrent is on disk."""
+        if torrent.content_path is None:
+            return [os.path.join(torrent.location, *file.path) for file in torrent.files]
+        if len(torrent.files) == 1 and len(torrent.files[0].path) == 1:
+            return [torrent.content_path]
+        return [os.path.join(torrent.content_path, *file.path[1:]) for file in torrent.files]
 
     def _advance(self, torrent: _Torrent) -> float | None:
         """Finish a verification whose time is up; the verified fraction if still running."""
@@ -200,8 +232,10 @@ class MemoryAdapter(AdapterBase):
             "seeds_swarm": None,
             "peers_swarm": None,
             "save_path": torrent.location,
-            "content_path": os.path.join(torrent.location, torrent.name),
-            "label": None,
+            "content_path": torrent.content_path or os.path.join(torrent.location, torrent.name),
+            "label": torrent.label,
+            "limit_down": torrent.limits["down"],
+            "limit_up": torrent.limits["up"],
             "tags": (),
             "added_at": torrent.added_at,
             "completed_at": torrent.completed_at,
@@ -237,7 +271,11 @@ class MemoryAdapter(AdapterBase):
             if source.infohash in self.store:
                 outcomes.append(AddOutcome(source=source, status=AddStatus.already_added, infohash=source.infohash))
                 continue
-            torrent = _Torrent(source, options.location or self.default_location, options.stopped)
+            location = options.location or self.default_location
+            if options.content_path is not None:
+                location = os.path.dirname(options.content_path)
+            torrent = _Torrent(source, location, options.stopped)
+            torrent.content_path = options.content_path
             if torrent.files and not options.verify:
                 torrent.set_progress(1.0)
             elif torrent.files and self._present_fraction(torrent) > 0:
@@ -277,6 +315,97 @@ class MemoryAdapter(AdapterBase):
             return None
 
         return self._act(infohashes, start_verifying)
+
+    async def remove(self, infohashes: Sequence[str], delete_data: bool) -> Mapping[str, str]:
+        def remove(torrent: _Torrent) -> str | None:
+            del self.store[torrent.infohash]
+            if delete_data:
+                self._delete_files(torrent)
+            return None
+
+        return self._act(infohashes, remove)
+
+    def _delete_files(self, torrent: _Torrent) -> None:
+        """The torrent's own files, then the folders they leave empty up to its content folder."""
+        paths = self._file_paths(torrent)
+        top = torrent.content_path or os.path.join(torrent.location, torrent.name)
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)  # a symlink goes as a link
+        folders = {os.path.dirname(path) for path in paths}
+        for folder in sorted(folders, key=len, reverse=True):
+            while folder == top or folder.startswith(top + os.sep):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+                folder = os.path.dirname(folder)
+
+    async def move(self, infohashes: Sequence[str], location: str) -> Mapping[str, str]:
+        def move(torrent: _Torrent) -> str | None:
+            if torrent.content_path is not None:
+                source = torrent.content_path
+                target = os.path.join(location, os.path.basename(source))
+            else:
+                source = os.path.join(torrent.location, torrent.name)
+                target = os.path.join(location, torrent.name)
+            try:
+                os.makedirs(location, exist_ok=True)
+                if os.path.lexists(source):
+                    shutil.move(source, target)
+            except OSError as exc:
+                return f"Can't move the data: {exc.strerror or exc}"
+            torrent.location = location
+            if torrent.content_path is not None:
+                torrent.content_path = target
+            return None
+
+        return self._act(infohashes, move)
+
+    async def reannounce(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return self._act(infohashes, lambda torrent: None)
+
+    async def set_label(self, infohashes: Sequence[str], label: str | None) -> Mapping[str, str]:
+        def set_label(torrent: _Torrent) -> None:
+            torrent.label = label
+
+        return self._act(infohashes, set_label)
+
+    async def set_limits(self, infohashes: Sequence[str], limits: RateLimits) -> Mapping[str, str]:
+        def set_limits(torrent: _Torrent) -> None:
+            _apply(limits, torrent.limits)
+
+        return self._act(infohashes, set_limits)
+
+    async def session(self) -> Session:
+        self._require_connection()
+        try:
+            free: int | None = shutil.disk_usage(self.default_location).free
+        except OSError:
+            free = None
+        return Session(
+            client="memory",
+            version="memory",
+            rate_down=0,
+            rate_up=0,
+            downloaded=0,
+            uploaded=0,
+            limit_down=self.limits["down"],
+            limit_up=self.limits["up"],
+            save_path=self.default_location,
+            free_space=free,
+        )
+
+    async def set_session_limits(self, limits: RateLimits) -> None:
+        self._require_connection()
+        _apply(limits, self.limits)
+
+    async def torrent_file(self, infohash: str) -> bytes:
+        self._require_connection()
+        torrent = self.store.get(infohash)
+        if torrent is None:
+            raise errors.NoSuchTorrentError(infohash)
+        if torrent.metainfo is None:
+            raise errors.ResponseError(f"{torrent.name}: The torrent has no metadata yet")
+        return torrent.metainfo
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Raw calls: ``version``, ``torrents`` (a list of dicts) and ``remove``
