@@ -36,6 +36,14 @@ METHODS = (
     "get_infohashes",
     "get_torrents",
     "watch",
+    "remove",
+    "move",
+    "reannounce",
+    "set_label",
+    "set_limits",
+    "get_session",
+    "set_session_limits",
+    "get_torrent_file",
     "call",
 )
 
@@ -59,6 +67,11 @@ def _epilog() -> str:
     lines.append("  watch [attributes=NAME,...] [interval=SECONDS]  one line per added/removed/changed torrent,")
     lines.append("      until Ctrl-C (exit status 0)")
     lines.append("  verify_wait INFOHASH ...  progress bars in a terminal, one line per report otherwise")
+    lines.append("  remove INFOHASH ... [delete_data=true]   move INFOHASH ... location=FOLDER")
+    lines.append("  set_label INFOHASH ... label=NAME (label= clears it)   reannounce INFOHASH ...")
+    lines.append("  set_limits INFOHASH ... [down=BYTES/S] [up=BYTES/S] (none: unlimited)")
+    lines.append("  get_session   set_session_limits [down=BYTES/S] [up=BYTES/S]")
+    lines.append("  get_torrent_file INFOHASH  (--output FILE saves it)")
     lines.append("")
     lines.append("--json prints the result as JSON instead (watch and verify_wait: one object per line),")
     lines.append("without the >>> lines; timedeltas in seconds, datetimes ISO 8601 (UTC), an infinite ratio")
@@ -84,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the result as JSON (watch, verify_wait: JSON Lines)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the client (default: 10)")
     parser.add_argument("--tls-ca-file", metavar="FILE", help="trust the CA certificates in this PEM file")
+    parser.add_argument("--output", metavar="FILE", help="save a file the method returns (get_torrent_file) here")
     parser.add_argument(
         "--tls-no-verify", action="store_true", help="don't verify the server's TLS certificate (insecure)"
     )
@@ -124,6 +138,13 @@ def _typed(method: str, name: str, text: str, kind: Any) -> Any:
         if lowered in _TRUE | _FALSE:
             return lowered in _TRUE
         raise UsageError(f"{method}: {name} must be true/false/yes/no/1/0, not {text!r}")
+    if "int" in str(kind) and "None" in str(kind):  # a rate limit: bytes/s, or none
+        if text.lower() in ("none", "unlimited"):
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"{method}: {name} must be bytes/s or none, not {text!r}") from None
     if kind is float or "float" in str(kind):  # float, or Interval (float | (min, max))
         try:
             numbers = tuple(float(part) for part in text.split(","))
@@ -222,7 +243,14 @@ def _torrent_attributes(method: str, keywords: dict[str, Any], as_json: bool) ->
 
 
 async def _run(
-    client: str, url: str, method: str, args: Sequence[str], connection: dict[str, Any], out: TextIO, as_json: bool
+    client: str,
+    url: str,
+    method: str,
+    args: Sequence[str],
+    connection: dict[str, Any],
+    out: TextIO,
+    as_json: bool,
+    output: str | None = None,
 ) -> int:
     import aiobtclientapi
 
@@ -264,7 +292,11 @@ async def _run(
             return await _until_interrupted(_watch(api, keywords, context))
         result = await getattr(api, method)(*positional, **keywords)
         context.framing(f">>> RESPONSE {signature}")
-        if as_json:
+        if isinstance(result, bytes) and output is not None:
+            with open(output, "wb") as file:
+                file.write(result)
+            context.framing(f">>> Saved {len(result)} bytes to {output}")
+        elif as_json:
             context.print(to_json(result))
         elif method == "get_torrents":
             from .tables import print_torrents
@@ -376,7 +408,9 @@ async def _run_options(options: argparse.Namespace, out: TextIO) -> int:
         "tls_ca_file": options.tls_ca_file,
         "tls_verify": not options.tls_no_verify,
     }
-    return await _run(options.client, options.url, options.method, options.args, connection, out, options.json)
+    return await _run(
+        options.client, options.url, options.method, options.args, connection, out, options.json, options.output
+    )
 
 
 async def amain(argv: Sequence[str], out: TextIO) -> int:

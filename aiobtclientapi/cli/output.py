@@ -27,11 +27,23 @@ def format_call(method: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
 
 
 def print_result(result: Any, out: TextIO) -> None:
+    import enum
+
+    import msgspec
+
     from ..domain.response import Response
 
     if isinstance(result, Response):
         for name, value in result:
             print(f">>> {name.upper():>{FIELD_WIDTH}}: {value!r}", file=out)
+    elif isinstance(result, msgspec.Struct):  # a Session: one field per line, like a Response
+        for name in result.__struct_fields__:
+            value = getattr(result, name)
+            if isinstance(value, dict):
+                value = {key.value if isinstance(key, enum.Enum) else key: item for key, item in value.items()}
+            print(f">>> {name.upper():>{FIELD_WIDTH}}: {value!r}", file=out)
+    elif isinstance(result, bytes):
+        print(f">>> {len(result)} bytes (--output FILE saves them)", file=out)
     elif isinstance(result, (list, tuple)):
         for item in result:
             print(f">>> * {item}", file=out)

@@ -382,7 +382,7 @@ class MemoryAdapter(AdapterBase):
         except OSError:
             free = None
         return Session(
-            client="memory",
+            client=self._url.client,
             version="memory",
             rate_down=0,
             rate_up=0,
