@@ -14,7 +14,11 @@ from aiobtclientapi.adapters.transmission._wire import (
     RECENTLY_ACTIVE,
     Dialect,
     SessionInfo,
+    label_refusal,
+    limit_from_wire,
+    limit_to_wire,
     listing_fields,
+    to_session,
     to_status,
     to_torrent,
     to_torrents,
@@ -158,3 +162,46 @@ def test_every_attribute_of_recorded_rows(recording: Recording) -> None:
         assert all(getattr(torrent, attribute) is not msgspec.UNSET for attribute in ATTRIBUTES)
         assert torrent.added_at == timestamp(row.added_date)
         assert torrent.tags == row.labels[1:]
+
+
+def _reply(dialect: Dialect, legacy: dict[str, Any], jsonrpc: dict[str, Any]) -> bytes:
+    if dialect.jsonrpc:
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "result": jsonrpc}).encode()
+    return json.dumps({"result": "success", "arguments": legacy, "tag": 1}).encode()
+
+
+def test_session_from_both_spellings(recording: Recording) -> None:
+    dialect = dialect_of(recording)
+    stats_body = _reply(
+        dialect,
+        {"downloadSpeed": 5, "uploadSpeed": 6, "current-stats": {"downloadedBytes": 7, "uploadedBytes": 8}},
+        {"download_speed": 5, "upload_speed": 6, "current_stats": {"downloaded_bytes": 7, "uploaded_bytes": 8}},
+    )
+    settings_body = _reply(
+        dialect,
+        # 4.1.0-beta.2 sends its speed limits as floats.
+        {"version": "v", "download-dir": "/d", "speed-limit-down": 3.0, "speed-limit-down-enabled": True,
+         "speed-limit-up": 4, "speed-limit-up-enabled": False, "units": {"speed-bytes": 1024}},
+        {"version": "v", "download_dir": "/d", "speed_limit_down": 3, "speed_limit_down_enabled": True,
+         "speed_limit_up": 4, "speed_limit_up_enabled": False, "units": {"speed_bytes": 1024}},
+    )  # fmt: skip
+    space_body = _reply(dialect, {"path": "/d", "size-bytes": 9}, {"path": "/d", "size_bytes": 9})
+    stats, _ = dialect.decode_as(stats_body, dialect.session_stats)
+    settings, _ = dialect.decode_as(settings_body, dialect.session_settings)
+    space, _ = dialect.decode_as(space_body, dialect.free_space)
+    session = to_session(settings, stats, space.size_bytes)
+    assert (session.rate_down, session.rate_up, session.downloaded, session.uploaded) == (5, 6, 7, 8)
+    assert (session.limit_down, session.limit_up, session.save_path, session.free_space) == (3072, None, "/d", 9)
+    assert session.version == "v"
+
+
+def test_limits_and_labels_as_transmission_stores_them(recording: Recording) -> None:
+    unit = session_info(recording).units.speed_bytes
+    assert limit_to_wire(None, unit) == (0, False)
+    assert limit_to_wire(1, unit) == (1, True)  # at least one unit
+    assert limit_to_wire(1500, unit) == (2, True)  # the nearest
+    assert limit_from_wire(2, True, unit) == 2000
+    assert limit_from_wire(100.0, True, unit) == 100000
+    assert limit_from_wire(2, False, unit) is None
+    assert label_refusal("films 2024") is None
+    assert all(label_refusal(label) for label in ("a,b", "", " ", " lead", "trail\t"))

@@ -107,7 +107,7 @@ class TransmissionFeed:
         rows = (await self._adapter.listing(self._fields, None)).torrents
         self._ids = {row.id: row.hash_string.lower() for row in rows}
         self._swept = {row.id: self._sweep_values(row) for row in rows}
-        changed = to_torrents(rows, self._attributes)
+        changed = to_torrents(rows, self._attributes, self._adapter.limit_unit)
         return TorrentChanges(changed=changed, present=frozenset(self._ids.values()))
 
     def _sweep_values(self, row: ListRow) -> list[Any]:
@@ -134,7 +134,7 @@ class TransmissionFeed:
         removed = self._apply(rows, [*reply.removed, *gone])
         if self._sweep_fields:
             self._swept.update((row.id, self._sweep_values(row)) for row in rows)
-        return TorrentChanges(changed=to_torrents(rows, self._attributes), removed=removed)
+        return TorrentChanges(changed=to_torrents(rows, self._attributes, self._adapter.limit_unit), removed=removed)
 
     def _apply(self, rows: Sequence[ListRow], removed_ids: Sequence[int]) -> list[str]:
         """Update the id map from a quiet poll's rows; the removed ones' infohashes."""

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import msgspec
 
+from ...domain.session import Session
 from ...domain.torrent import (
     FilePriority,
     PeerInfo,
@@ -38,6 +39,9 @@ S = TypeVar("S", bound=msgspec.Struct)
 #: rpc-version 18: 4.1.0-beta.2 reports 18 (semver 5.4.0) and still answers
 #: JSON-RPC requests with "no method name"; 4.1.3 reports 19 (semver 6.0.1).
 JSONRPC_MIN_SEMVER_MAJOR = 6
+
+#: Bytes/s in the unit of Transmission's speed fields unless session-get says otherwise (kB/s).
+DEFAULT_SPEED_UNIT = 1000
 
 #: torrent-get fields the snapshot reads (original spelling).
 SNAPSHOT_FIELDS = (
@@ -79,6 +83,8 @@ LISTING_FIELDS: dict[str, tuple[str, ...]] = {
     "content_path": ("downloadDir", "name"),
     "label": ("labels",),
     "tags": ("labels",),
+    "limit_down": ("downloadLimit", "downloadLimited"),
+    "limit_up": ("uploadLimit", "uploadLimited"),
     "added_at": ("addedDate",),
     "completed_at": ("doneDate", "leftUntilDone"),
     "error": ("error", "errorString"),
@@ -139,6 +145,10 @@ class TrackerStatRow(msgspec.Struct):
     leecher_count: int = -1
 
 
+class TrackerRow(msgspec.Struct):
+    announce: str = ""
+
+
 class PeerRow(msgspec.Struct):
     address: str = ""
     port: int = 0
@@ -173,6 +183,14 @@ class ListRow(msgspec.Struct):
     added_date: int = 0
     done_date: int = 0
     is_private: bool = False
+    # kB/s; floats from some versions (4.1.0-beta.2's session-get).
+    download_limit: float = 0
+    download_limited: bool = False
+    upload_limit: float = 0
+    upload_limited: bool = False
+    #: A path on the daemon's host.
+    torrent_file: str = ""
+    trackers: tuple[TrackerRow, ...] = ()
     files: tuple[FileRow, ...] = ()
     file_stats: tuple[FileStatRow, ...] = ()
     tracker_stats: tuple[TrackerStatRow, ...] = ()
@@ -187,6 +205,7 @@ class ListRows(msgspec.Struct):
 
 class AddedTorrent(msgspec.Struct):
     hash_string: str
+    name: str = ""
 
 
 class TorrentRows(msgspec.Struct):
@@ -202,10 +221,16 @@ class AddResult(msgspec.Struct):
     torrent_duplicate: AddedTorrent | None = None
 
 
+class Units(msgspec.Struct):
+    #: Bytes in a kB of the speed fields: 1000 (kB/s) or 1024 (KiB/s).
+    speed_bytes: int = DEFAULT_SPEED_UNIT
+
+
 class SessionInfo(msgspec.Struct):
     version: str = ""
     rpc_version: int = 0
     rpc_version_semver: str = ""  # 4.0+
+    units: Units = msgspec.field(default_factory=Units)
 
     @property
     def speaks_jsonrpc(self) -> bool:
@@ -213,7 +238,45 @@ class SessionInfo(msgspec.Struct):
         return major.isdigit() and int(major) >= JSONRPC_MIN_SEMVER_MAJOR
 
 
-def _respelled(base: type[S], rename: Literal["camel", "kebab"], **types: Any) -> type[S]:
+#: session-get fields :class:`SessionSettings` reads (original spelling).
+SESSION_FIELDS = (
+    "version",
+    "download-dir",
+    "speed-limit-down",
+    "speed-limit-down-enabled",
+    "speed-limit-up",
+    "speed-limit-up-enabled",
+    "units",
+)
+
+
+class SessionSettings(msgspec.Struct):
+    version: str = ""
+    download_dir: str = ""
+    speed_limit_down: float = 0  # 4.1.0-beta.2: 100.0
+    speed_limit_down_enabled: bool = False
+    speed_limit_up: float = 0
+    speed_limit_up_enabled: bool = False
+    units: Units = msgspec.field(default_factory=Units)
+
+
+class TransferStats(msgspec.Struct):
+    downloaded_bytes: int = 0
+    uploaded_bytes: int = 0
+
+
+class SessionStats(msgspec.Struct):
+    download_speed: int = 0
+    upload_speed: int = 0
+    #: Since the daemon started (cumulative-stats: over every session).
+    current_stats: TransferStats = msgspec.field(default_factory=TransferStats)
+
+
+class FreeSpace(msgspec.Struct):
+    size_bytes: int = -1
+
+
+def _respelled(base: type[S], rename: Literal["camel", "kebab"] | dict[str, str], **types: Any) -> type[S]:
     """A subclass of `base` reading the same fields spelled `rename`-style.
 
     msgspec applies ``rename`` only to the fields a class defines itself, so
@@ -242,7 +305,16 @@ _LegacyAddResult = _respelled(
     torrent_added=_LegacyAddedTorrent | None,
     torrent_duplicate=_LegacyAddedTorrent | None,
 )
-_LegacySessionInfo = _respelled(SessionInfo, "kebab")
+_LegacyUnits = _respelled(Units, "kebab")
+_LegacySessionInfo = _respelled(SessionInfo, "kebab", units=_LegacyUnits)
+_LegacySessionSettings = _respelled(SessionSettings, "kebab", units=_LegacyUnits)
+# session-stats mixes both spellings.
+_LegacySessionStats = _respelled(
+    SessionStats,
+    {"download_speed": "downloadSpeed", "upload_speed": "uploadSpeed", "current_stats": "current-stats"},
+    current_stats=_respelled(TransferStats, "camel"),
+)
+_LegacyFreeSpace = _respelled(FreeSpace, "kebab")
 _LegacyListRow = _respelled(
     ListRow,
     "camel",
@@ -250,6 +322,7 @@ _LegacyListRow = _respelled(
     file_stats=tuple[_respelled(FileStatRow, "camel"), ...],  # type: ignore[misc]
     tracker_stats=tuple[_respelled(TrackerStatRow, "camel"), ...],  # type: ignore[misc]
     peers=tuple[_respelled(PeerRow, "camel"), ...],  # type: ignore[misc]
+    trackers=tuple[_respelled(TrackerRow, "camel"), ...],  # type: ignore[misc]
 )
 _LegacyListRows = _respelled(ListRows, "camel", torrents=list[_LegacyListRow])  # type: ignore[valid-type]
 
@@ -296,6 +369,9 @@ class Dialect:
         self.add_result: type[AddResult] = AddResult if jsonrpc else _LegacyAddResult
         self.session: type[SessionInfo] = SessionInfo if jsonrpc else _LegacySessionInfo
         self.listing: type[ListRows] = ListRows if jsonrpc else _LegacyListRows
+        self.session_settings: type[SessionSettings] = SessionSettings if jsonrpc else _LegacySessionSettings
+        self.session_stats: type[SessionStats] = SessionStats if jsonrpc else _LegacySessionStats
+        self.free_space: type[FreeSpace] = FreeSpace if jsonrpc else _LegacyFreeSpace
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(JsonRpcReply if jsonrpc else LegacyReply)
         self._reply_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
@@ -537,17 +613,68 @@ _VALUES: dict[str, Callable[[ListRow], Any]] = {
 }
 
 
+#: What Transmission strips off a label (C isspace): such a label would be stored altered.
+_LABEL_SPACE = " \t\n\v\f\r"
+
+
+def label_refusal(label: str) -> str | None:
+    """Why Transmission can't store `label` exactly as it is; None if it can."""
+    if "," in label:
+        return f"Transmission labels can't contain a comma: {label!r}"
+    if not label.strip(_LABEL_SPACE):
+        return "Transmission labels can't be empty"
+    if label != label.strip(_LABEL_SPACE):
+        return f"Transmission strips spaces off the ends of labels: {label!r}"
+    return None
+
+
+def limit_from_wire(limit: float, limited: bool, unit: int) -> int | None:
+    """A speed limit field pair as bytes/s; None for unlimited."""
+    return round(limit * unit) if limited else None
+
+
+def limit_to_wire(limit: int | None, unit: int) -> tuple[int, bool]:
+    """Bytes/s (None: unlimited) as the (limit, limited) field pair: the
+    nearest whole unit, at least one for a positive limit."""
+    if limit is None:
+        return 0, False
+    return (max(1, round(limit / unit)) if limit > 0 else 0), True
+
+
 @functools.lru_cache(maxsize=64)
-def _maker(attributes: frozenset[str]) -> TorrentMaker[ListRow]:
-    return TorrentMaker(attributes, _FIELDS, _VALUES)
+def _maker(attributes: frozenset[str], unit: int) -> TorrentMaker[ListRow]:
+    values = {
+        **_VALUES,
+        "limit_down": lambda row: limit_from_wire(row.download_limit, row.download_limited, unit),
+        "limit_up": lambda row: limit_from_wire(row.upload_limit, row.upload_limited, unit),
+    }
+    return TorrentMaker(attributes, _FIELDS, values)
 
 
-def to_torrents(rows: Sequence[ListRow], attributes: frozenset[str]) -> list[Torrent]:
-    """Listing rows as Torrents with just `attributes` set."""
-    make = _maker(attributes)
+def to_torrents(rows: Sequence[ListRow], attributes: frozenset[str], unit: int = DEFAULT_SPEED_UNIT) -> list[Torrent]:
+    """Listing rows as Torrents with just `attributes` set; speed limits
+    counted in `unit` bytes/s (session-get's units.speed-bytes)."""
+    make = _maker(attributes, unit)
     return [make(row.hash_string.lower(), row) for row in rows]
 
 
-def to_torrent(row: ListRow, attributes: frozenset[str]) -> Torrent:
+def to_torrent(row: ListRow, attributes: frozenset[str], unit: int = DEFAULT_SPEED_UNIT) -> Torrent:
     """One listing row as a Torrent with just `attributes` set."""
-    return to_torrents([row], attributes)[0]
+    return to_torrents([row], attributes, unit)[0]
+
+
+def to_session(settings: SessionSettings, stats: SessionStats, free_space: int | None) -> Session:
+    """session-get, session-stats and free-space of the download dir as a domain Session."""
+    unit = settings.units.speed_bytes
+    return Session(
+        client="transmission",
+        version=settings.version or None,
+        rate_down=stats.download_speed,
+        rate_up=stats.upload_speed,
+        downloaded=stats.current_stats.downloaded_bytes,
+        uploaded=stats.current_stats.uploaded_bytes,
+        limit_down=limit_from_wire(settings.speed_limit_down, settings.speed_limit_down_enabled, unit),
+        limit_up=limit_from_wire(settings.speed_limit_up, settings.speed_limit_up_enabled, unit),
+        save_path=settings.download_dir or None,
+        free_space=free_space,
+    )
