@@ -39,18 +39,50 @@ def scrypt_password_hash(password: str) -> str:
     return f"$scrypt${n}${r}${p}${salt}${digest}"
 
 
+#: Runs deluged with some plugins left out of what its plugin manager finds
+#: (argv[1]: their names, comma-separated), the installation untouched. Every
+#: version scans its plugin folders in PluginManagerBase.scan_for_plugins into
+#: available_plugins, and enable_plugin refuses a name not in that list
+#: (deluge/pluginmanagerbase.py, 2.0.3 to 2.2.1).
+_WITHOUT_PLUGINS = """\
+import sys
+
+import deluge.pluginmanagerbase
+
+hidden = set(sys.argv.pop(1).split(","))
+base = deluge.pluginmanagerbase.PluginManagerBase
+scan = base.scan_for_plugins
+
+
+def scan_for_plugins(self):
+    scan(self)
+    self.available_plugins = [name for name in self.available_plugins if name not in hidden]
+
+
+base.scan_for_plugins = scan_for_plugins
+
+from deluge.core.daemon_entry import start_daemon
+
+sys.exit(start_daemon())
+"""
+
+
 class DelugeDaemon(Daemon):
     """deluged on a free loopback port with a config dir of its own.
 
     Runs natively or, given a ContainerRunner, in a container on the host's
     network with the workdir mounted at the same path (2.0.3, 2.2.0 and
-    2.2.1.dev0 take the same flags and config files).
+    2.2.1.dev0 take the same flags and config files). `hidden_plugins`: plugins
+    (e.g. "Label") the daemon must not find, as if they were not installed.
     """
 
     client = "deluge"
 
-    def __init__(self, workdir: Path, runner: NativeRunner | None = None) -> None:
+    def __init__(
+        self, workdir: Path, runner: NativeRunner | None = None, *, hidden_plugins: Sequence[str] = ()
+    ) -> None:
         super().__init__(workdir, runner)
+        self.hidden_plugins = tuple(hidden_plugins)
         self.config_dir = workdir / "config"
         self.port = free_port()
         self.peer_port = free_port()
@@ -97,6 +129,28 @@ class DelugeDaemon(Daemon):
         (self.config_dir / "core.conf").write_text(
             json.dumps({"file": 1, "format": 1}, indent=2) + json.dumps(settings, indent=2)
         )
+        if self.hidden_plugins:
+            self._launcher.write_text(_WITHOUT_PLUGINS)
+
+    @property
+    def _launcher(self) -> Path:
+        # In the workdir: a container sees it at the same path.
+        return self.workdir / "deluged_without_plugins.py"
+
+    def _deluged(self) -> list[str]:
+        """The command that starts deluged (through the launcher when plugins are hidden)."""
+        deluged = self.runner.executable("deluged")
+        if not self.hidden_plugins:
+            return [deluged]
+        # deluged's own interpreter (the one with the deluge package): its
+        # shebang natively; Debian's python3 in a container image.
+        python = "/usr/bin/python3"
+        if Path(deluged).is_absolute():
+            with contextlib.suppress(OSError), Path(deluged).open("rb") as script:
+                first = script.readline().decode(errors="replace")
+                if first.startswith("#!"):
+                    python = first[2:].split()[0]
+        return [python, str(self._launcher), ",".join(self.hidden_plugins)]
 
     def command(self) -> Sequence[str]:
         # -L none: Debian 12's 2.0.3 crashes in its own log calls on Python
@@ -106,7 +160,7 @@ class DelugeDaemon(Daemon):
         # otherwise, and containers share the host's network); -i: the same
         # for BitTorrent connections.
         return [
-            self.runner.executable("deluged"),
+            *self._deluged(),
             "-d",
             "-c", str(self.config_dir),
             "-p", str(self.port),

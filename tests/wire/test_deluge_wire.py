@@ -10,12 +10,27 @@ import pytest
 
 import aiobtclientapi
 from aiobtclientapi.adapters.deluge._transport import HEADER, RPC_RESPONSE, FrameDecoder
-from aiobtclientapi.adapters.deluge._wire import decode_listing_row, decode_rows, listing_rows, to_status, to_torrent
+from aiobtclientapi.adapters.deluge._wire import (
+    decode_listing_row,
+    decode_rows,
+    listing_rows,
+    removal_failures,
+    to_session,
+    to_status,
+    to_torrent,
+)
 from tests.wire._recordings import Recording, check_statuses, recording_params
 
 pytestmark = pytest.mark.parametrize("recording", recording_params("deluge"))
 
-METHODS = ("daemon.info", "core.get_torrents_status")
+METHODS = (
+    "daemon.info",
+    "core.get_torrents_status",
+    "core.get_session_status",
+    "core.get_config_values",  # with max_download_speed set to 100 KiB/s
+    "core.get_free_space",
+    "core.remove_torrents",  # of the unknown infohash and a torrent it had
+)
 
 
 def frame(recording: Recording, method: str) -> bytes:
@@ -99,3 +114,31 @@ def test_listing_agrees_with_snapshot(recording: Recording) -> None:
         )
         if "progress" in attributes:
             assert torrent.progress == status.progress
+
+
+def test_session(recording: Recording) -> None:
+    config = reply_value(recording, "core.get_config_values")
+    session = to_session(
+        reply_value(recording, "daemon.info"),
+        reply_value(recording, "core.get_session_status"),
+        config,
+        reply_value(recording, "core.get_free_space"),
+        "recording",
+    )
+    assert (session.client, session.version) == ("deluge", recording.version)
+    assert (session.limit_down, session.limit_up) == (100 * 1024, None)
+    assert session.save_path == config["download_location"]
+    assert isinstance(session.free_space, int) and session.free_space > 0
+    for value in (session.rate_down, session.rate_up, session.downloaded, session.uploaded):
+        assert isinstance(value, int) and value >= 0
+    with pytest.raises(aiobtclientapi.ResponseError):
+        to_session(recording.version, {}, config, 0, "recording")
+
+
+def test_remove_torrents(recording: Recording) -> None:
+    failures = removal_failures(reply_value(recording, "core.remove_torrents"), "recording")
+    assert list(failures) == [recording.unknown_infohash]
+    assert "not in session" in failures[recording.unknown_infohash]
+    assert removal_failures((), "recording") == {}
+    with pytest.raises(aiobtclientapi.ResponseError):
+        removal_failures({"id": "message"}, "recording")

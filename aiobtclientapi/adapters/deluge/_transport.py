@@ -22,7 +22,7 @@ import itertools
 import ssl
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..._log import get_logger
@@ -57,6 +57,9 @@ CLIENT_VERSION = "2.0.3"
 _AUTH_ERRORS = frozenset({"BadLoginError", "AuthenticationRequired", "AuthManagerError"})
 
 EventCallback = Callable[..., Any]
+
+#: One call of :meth:`DelugeTransport.call_many`: method, positional and keyword arguments.
+Call = tuple[str, Sequence[Any], dict[str, Any]]
 
 
 class DaemonError(errors.ResponseError):
@@ -206,6 +209,8 @@ class DelugeTransport:
         #: Bytes received and sent so far, framing included (what a poll costs).
         self.bytes_received = 0
         self.bytes_sent = 0
+        #: Frames written so far: one per call, one per :meth:`call_many` batch.
+        self.messages_sent = 0
         self._log = get_logger(client="deluge", url=self._where)
 
     @property
@@ -380,6 +385,7 @@ class DelugeTransport:
             async with self._write_lock:
                 writer.write(frame)
                 self.bytes_sent += len(frame)
+                self.messages_sent += 1
                 await writer.drain()
         except (OSError, ssl.SSLError) as exc:
             self._pending.pop(request_id, None)
@@ -392,6 +398,65 @@ class DelugeTransport:
             raise DaemonError(self._where, method, exc.exc_name, exc.message) from None
         finally:
             self._pending.pop(request_id, None)
+
+    async def call_many(self, calls: Sequence[Call]) -> list[Any]:
+        """Send `calls` in one frame and wait (at most options.timeout) for every reply.
+
+        The daemon takes a list of requests per message (deluge/core/rpcserver.py
+        message_received) and answers each on its own: one round trip for any
+        number of calls. It may run them in any order: calls that depend on each
+        other go in separate batches. Returns, in the order of `calls`, each
+        reply or the DaemonError it raised; a failure of the whole (connection,
+        timeout) raises.
+        """
+        writer = self._writer
+        if writer is None or not self.is_open:
+            raise errors.ConnectionError(f"{self._where}: not connected")
+        if not calls:
+            return []
+        loop = asyncio.get_running_loop()
+        requests: list[list[Any]] = []
+        futures: list[asyncio.Future[Any]] = []
+        for method, args, kwargs in calls:
+            request_id = next(self._ids)
+            future: asyncio.Future[Any] = loop.create_future()
+            self._pending[request_id] = future
+            requests.append([request_id, method, list(args), kwargs])
+            futures.append(future)
+        ids = [request[0] for request in requests]
+        methods = sorted({method for method, _, _ in calls})
+        where = f"{self._where}: {', '.join(methods)}"
+        try:
+            try:
+                frame = encode_frame(requests)
+            except Exception as exc:  # rencode refuses types it can't encode
+                raise errors.ValueError(f"{where}: can't encode arguments: {exc}") from exc
+            for method, _, _ in calls:
+                self.requests[method] += 1
+            try:
+                async with self._write_lock:
+                    writer.write(frame)
+                    self.bytes_sent += len(frame)
+                    self.messages_sent += 1
+                    await writer.drain()
+            except (OSError, ssl.SSLError) as exc:
+                raise errors.ConnectionError(f"{where}: sending failed: {exc}") from exc
+            try:
+                done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.options.timeout)
+            except TimeoutError as exc:
+                raise errors.TimeoutError(f"{where}: no reply within {self.options.timeout}s") from exc
+        finally:
+            for request_id in ids:
+                self._pending.pop(request_id, None)
+        results: list[Any] = []
+        for (method, _, _), result in zip(calls, done, strict=True):
+            if isinstance(result, _PendingError):
+                results.append(DaemonError(self._where, method, result.exc_name, result.message))
+            elif isinstance(result, BaseException):
+                raise result  # the connection broke: every call failed alike
+            else:
+                results.append(result)
+        return results
 
     # --- events -------------------------------------------------------------------
     def subscribe(self, event_name: str, callback: EventCallback) -> Callable[[], None]:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ...domain import errors
+from ...domain.session import Session
 from ...domain.torrent import (
     UNSET,
     FilePriority,
@@ -183,6 +184,8 @@ class ListingRow(msgspec.Struct, frozen=True, gc=False):
     tracker_status: str | Unset = UNSET  # about the last tracker that answered
     tracker: str | Unset = UNSET  # the tracker libtorrent talks to now
     peers: list[PeerRow] | Unset = UNSET
+    max_download_speed: float | Unset = UNSET  # KiB/s, -1: unlimited
+    max_upload_speed: float | Unset = UNSET
 
 
 #: The ``core.get_torrents_status`` keys each Torrent attribute needs.
@@ -215,6 +218,8 @@ ATTRIBUTE_KEYS: dict[str, tuple[str, ...]] = {
     "files": ("files", "file_progress", "file_priorities"),
     "trackers": ("trackers", "tracker_status", "tracker"),
     "peers": ("peers",),
+    "limit_down": ("max_download_speed",),
+    "limit_up": ("max_upload_speed",),
 }
 
 #: Keys a daemon may leave out of a full row: plugin keys (the plugin is off).
@@ -386,6 +391,16 @@ def _eta(row: ListingRow) -> timedelta | None:
     return timedelta(seconds=row.eta)
 
 
+def limit_of(kib: float) -> int | None:
+    """Bytes/s for Deluge's KiB/s rate limit (-1, or any value <= 0: unlimited)."""
+    return round(kib * 1024) if kib > 0 else None
+
+
+def kib_of(limit: int | None) -> float:
+    """Deluge's KiB/s for a limit in bytes/s (None: unlimited): the nearest KiB/s, at least one."""
+    return -1.0 if limit is None else float(max(1, round(limit / 1024)))
+
+
 def _content_path(row: ListingRow) -> str:
     assert isinstance(row.download_location, str) and isinstance(row.name, str)
     return f"{row.download_location.rstrip('/')}/{row.name}"
@@ -425,6 +440,8 @@ _VALUES: dict[str, Callable[[Any], Any]] = {
     "files": _files,
     "trackers": _trackers,
     "peers": _peers,
+    "limit_down": lambda row: limit_of(row.max_download_speed),
+    "limit_up": lambda row: limit_of(row.max_upload_speed),
 }
 
 
@@ -447,3 +464,61 @@ def torrent_maker(attributes: frozenset[str]) -> TorrentMaker[ListingRow]:
 def to_torrent(infohash: str, row: ListingRow, attributes: Iterable[str]) -> Torrent:
     """A Torrent with just `attributes` set, from a row with their keys."""
     return torrent_maker(frozenset(attributes))(infohash, row)
+
+
+# --- remove, session ------------------------------------------------------------------------
+def removal_failures(reply: Any, where: str) -> dict[str, str]:
+    """``core.remove_torrents``'s ``[(torrent_id, error), ...]`` (the torrents
+    it could not remove) by lower-case infohash."""
+    try:
+        failures = msgspec.convert(reply, list[tuple[str, str]])
+    except msgspec.ValidationError as exc:
+        raise errors.ResponseError(f"{where}: core.remove_torrents: unexpected reply: {reply!r:.100}") from exc
+    return {infohash.lower(): message for infohash, message in failures}
+
+
+class SessionStatus(msgspec.Struct, frozen=True):
+    """``core.get_session_status(SESSION_KEYS)``: libtorrent's counters as Deluge keeps them."""
+
+    payload_download_rate: float  # bytes/s
+    payload_upload_rate: float
+    total_payload_download: int  # bytes since the daemon started
+    total_payload_upload: int
+
+
+SESSION_KEYS: list[str] = list(SessionStatus.__struct_fields__)
+
+
+class SessionConfig(msgspec.Struct, frozen=True):
+    """``core.get_config_values(CONFIG_KEYS)``."""
+
+    download_location: str
+    max_download_speed: float  # KiB/s, -1: unlimited
+    max_upload_speed: float
+
+
+CONFIG_KEYS: list[str] = list(SessionConfig.__struct_fields__)
+
+
+def to_session(version: Any, status: Any, config: Any, free_space: Any, where: str) -> Session:
+    """A domain Session from the replies of daemon.info, core.get_session_status,
+    core.get_config_values and core.get_free_space (-1: unknown)."""
+    try:
+        status_row = msgspec.convert(status, SessionStatus)
+        config_row = msgspec.convert(config, SessionConfig)
+        free = msgspec.convert(free_space, int)
+        version_text = msgspec.convert(version, str)
+    except msgspec.ValidationError as exc:
+        raise errors.ResponseError(f"{where}: unexpected session reply: {exc}") from exc
+    return Session(
+        client="deluge",
+        version=version_text or None,
+        rate_down=round(status_row.payload_download_rate),
+        rate_up=round(status_row.payload_upload_rate),
+        downloaded=status_row.total_payload_download,
+        uploaded=status_row.total_payload_upload,
+        limit_down=limit_of(config_row.max_download_speed),
+        limit_up=limit_of(config_row.max_upload_speed),
+        save_path=config_row.download_location or None,
+        free_space=free if free >= 0 else None,
+    )

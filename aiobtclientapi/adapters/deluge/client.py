@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os.path
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -12,21 +13,27 @@ import msgspec
 
 from ...application.ports import AddOptions, AddOutcome, AddStatus, ClientTiming, ConnectionOptions
 from ...domain import errors
+from ...domain.session import RateLimits, Session
 from ...domain.source import TorrentSource
 from ...domain.status import ConnectionStatus
 from ...domain.torrent import Torrent, TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
 from ._feed import DelugeChangeFeed
-from ._transport import DaemonError, DelugeTransport, EventCallback
+from ._transport import Call, DaemonError, DelugeTransport, EventCallback
 from ._wire import (
+    CONFIG_KEYS,
+    SESSION_KEYS,
     STATUS_KEYS,
     decode_listing_row,
     decode_rows,
+    kib_of,
     listing_keys,
     listing_rows,
     missing_keys,
+    removal_failures,
     required_keys,
+    to_session,
     to_status,
     torrent_maker,
 )
@@ -34,8 +41,24 @@ from ._wire import (
 #: "Torrent already in session (<id>)." and "Torrent already being added (<id>)."
 _DUPLICATE = re.compile(r"Torrent already (?:in session|being added) \(([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\)")
 
-#: Calls that do no harm when sent twice (reads, pause, resume, recheck).
-_IDEMPOTENT = frozenset({"core.pause_torrents", "core.resume_torrents", "core.force_recheck", "daemon.info"})
+#: Calls that do no harm when sent twice (reads, pause, resume, recheck, setting a value).
+_IDEMPOTENT = frozenset(
+    {
+        "core.pause_torrents",
+        "core.resume_torrents",
+        "core.force_recheck",
+        "core.force_reannounce",
+        "core.set_torrent_options",
+        "core.set_config",
+        "daemon.info",
+        "label.set_torrent",
+    }
+)
+
+#: What the Label plugin stores as it is (deluge_label/core.py RE_VALID; it
+#: lower-cases the rest, and refuses an empty name).
+_LABEL = re.compile(r"[a-z0-9_.-]+")
+LABEL_PLUGIN = "Label"
 
 
 def _idempotent(method: str) -> bool:
@@ -57,6 +80,8 @@ class DelugeAdapter(AdapterBase):
     #: 2.2.1.dev0, never on 2.0.3); past the cache's lag its word stands (e.g.
     #: the whole session is paused).
     timing = ClientTiming(state_latency=2.0, started_shows_stopped=2.0)
+    #: Deluge's rate limits are KiB/s.
+    limit_unit = 1024
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         super().__init__(url, options)
@@ -83,6 +108,11 @@ class DelugeAdapter(AdapterBase):
     def bytes_received(self) -> int:
         return self._transport.bytes_received
 
+    @property
+    def messages_sent(self) -> int:
+        """Frames sent so far: round trips, where :attr:`request_counts` counts calls (several may share one)."""
+        return self._transport.messages_sent
+
     def _lost_by_daemon(self) -> None:
         self._set_status(ConnectionStatus.disconnected)
 
@@ -100,6 +130,11 @@ class DelugeAdapter(AdapterBase):
         return await self._request(
             lambda: self._transport.call(method, *args, **kwargs), idempotent=_idempotent(method)
         )
+
+    async def _call_many(self, calls: Sequence[Call]) -> list[Any]:
+        """:meth:`DelugeTransport.call_many` under the connection rules: each reply or its DaemonError."""
+        idempotent = all(_idempotent(method) for method, _, _ in calls)
+        return await self._request(lambda: self._transport.call_many(calls), idempotent=idempotent)
 
     # --- events -----------------------------------------------------------------------
     async def subscribe(self, event_name: str, callback: EventCallback) -> Callable[[], None]:
@@ -183,16 +218,22 @@ class DelugeAdapter(AdapterBase):
             add_options["download_location"] = options.location
 
         async def add_one(source: TorrentSource) -> AddOutcome:
+            source_options = add_options
+            if options.content_path is not None:
+                mapped = _content_options(source, options.content_path)
+                if isinstance(mapped, str):
+                    return AddOutcome(source=source, status=AddStatus.refused, infohash=source.infohash, message=mapped)
+                source_options = {**add_options, **mapped}
             try:
                 if source.metainfo is not None:
                     reply = await self._call(
                         "core.add_torrent_file",
                         source.file_name,
                         base64.b64encode(source.metainfo).decode("ascii"),
-                        add_options,
+                        source_options,
                     )
                 else:
-                    reply = await self._call("core.add_torrent_magnet", source.magnet, add_options)
+                    reply = await self._call("core.add_torrent_magnet", source.magnet, source_options)
             except DaemonError as exc:
                 duplicate = _DUPLICATE.search(exc.message)
                 if duplicate:
@@ -210,14 +251,15 @@ class DelugeAdapter(AdapterBase):
         # another and fails as a whole on one duplicate), all in flight at once.
         return list(await asyncio.gather(*(add_one(source) for source in sources)))
 
-    async def _action(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
+    async def _action(self, method: str, infohashes: Sequence[str], *args: Any) -> Mapping[str, str]:
+        """`method(ids, *args)` for a ``core.*`` call that acts on torrents one after another."""
         # Never send an empty list: pause_torrents/resume_torrents would act
         # on every torrent.
         ids = list(dict.fromkeys(infohashes))
         if not ids:
             return {}
         try:
-            await self._call(method, ids)
+            await self._call(method, ids, *args)
             return {}
         except DaemonError as first:
             # The daemon stops at the first id it doesn't know (KeyError): find
@@ -230,7 +272,7 @@ class DelugeAdapter(AdapterBase):
             if not failures:
                 return dict.fromkeys(rest, first.message or first.exc_name)
             try:
-                await self._call(method, rest)
+                await self._call(method, rest, *args)
             except DaemonError as second:
                 failures.update(dict.fromkeys(rest, second.message or second.exc_name))
             return failures
@@ -248,6 +290,136 @@ class DelugeAdapter(AdapterBase):
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         return await self._action("core.force_recheck", infohashes)
 
+    async def remove(self, infohashes: Sequence[str], delete_data: bool) -> Mapping[str, str]:
+        ids = list(dict.fromkeys(infohashes))
+        if not ids:
+            return {}
+        # One call: the daemon removes each torrent (libtorrent deletes its
+        # files and the folders they leave empty) and lists the ones it couldn't.
+        reply = await self._call("core.remove_torrents", ids, delete_data)
+        return removal_failures(reply, str(self._url))
+
+    async def move(self, infohashes: Sequence[str], location: str) -> Mapping[str, str]:
+        # The daemon creates a missing folder; when it can't, or libtorrent
+        # refuses, it only logs it (move_storage returns None either way): the
+        # services see the torrent neither moving nor moved.
+        return await self._action("core.move_storage", infohashes, location)
+
+    async def reannounce(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return await self._action("core.force_reannounce", infohashes)
+
+    async def set_limits(self, infohashes: Sequence[str], limits: RateLimits) -> Mapping[str, str]:
+        options = _speed_options(limits)
+        if not options:
+            return {}
+        return await self._action("core.set_torrent_options", infohashes, options)
+
+    async def set_label(self, infohashes: Sequence[str], label: str | None) -> Mapping[str, str]:
+        ids = list(dict.fromkeys(infohashes))
+        if not ids:
+            return {}
+        if label and not _LABEL.fullmatch(label):
+            return dict.fromkeys(
+                ids,
+                f"Invalid label {label!r}: Deluge's Label plugin stores only lower-case letters, "
+                "digits, '_', '-' and '.'",
+            )
+        problem = await self._label_plugin()
+        if problem is not None:
+            return dict.fromkeys(ids, problem)
+        if label:
+            try:
+                await self._call("label.add", label)
+            except DaemonError as exc:
+                if "already exists" not in exc.message:
+                    return dict.fromkeys(ids, f"Label {label!r} could not be created: {exc.message}")
+        # One call per torrent (the plugin has no batch call), all in one frame.
+        replies = await self._call_many([("label.set_torrent", (infohash, label or ""), {}) for infohash in ids])
+        return {
+            infohash: reply.message or reply.exc_name
+            for infohash, reply in zip(ids, replies, strict=True)
+            if isinstance(reply, DaemonError)
+        }
+
+    async def _label_plugin(self) -> str | None:
+        """Enable the Label plugin if need be; why not, if it can't be."""
+        enabled, available = await self._call_many(
+            [("core.get_enabled_plugins", (), {}), ("core.get_available_plugins", (), {})]
+        )
+        for reply in (enabled, available):
+            if isinstance(reply, DaemonError):
+                raise reply
+        if LABEL_PLUGIN in enabled:
+            return None
+        if LABEL_PLUGIN not in available:
+            return f"Deluge's {LABEL_PLUGIN} plugin is not available on this daemon: labels need it"
+        if not await self._call("core.enable_plugin", LABEL_PLUGIN):
+            return f"Deluge's {LABEL_PLUGIN} plugin could not be enabled: labels need it"
+        return None
+
+    async def session(self) -> Session:
+        # Independent reads: one frame, one round trip.
+        replies = await self._call_many(
+            [
+                ("daemon.info", (), {}),
+                ("core.get_session_status", (SESSION_KEYS,), {}),
+                ("core.get_config_values", (CONFIG_KEYS,), {}),
+                ("core.get_free_space", (), {}),  # at download_location
+            ]
+        )
+        for reply in replies:
+            if isinstance(reply, DaemonError):
+                raise reply
+        version, status, config, free_space = replies
+        return to_session(version, status, config, free_space, str(self._url))
+
+    async def set_session_limits(self, limits: RateLimits) -> None:
+        options = _speed_options(limits)
+        if not options:
+            return
+        try:
+            await self._call("core.set_config", options)
+        except DaemonError as exc:
+            raise errors.SessionError(f"{self._url}: core.set_config: {exc.message or exc.exc_name}") from exc
+
+    async def torrent_file(self, infohash: str) -> bytes:
+        # No call hands out the .torrent: the daemon keeps it as
+        # <config>/state/<hash>.torrent, and its config dir is the parent of
+        # plugins_location (deluge/core/preferencesmanager.py).
+        plugins_location, rows = await self._call_many(
+            [
+                ("core.get_config_value", ("plugins_location",), {}),
+                ("core.get_torrents_status", ({"id": [infohash]}, ["hash"]), {}),
+            ]
+        )
+        for reply in (plugins_location, rows):
+            if isinstance(reply, DaemonError):
+                raise reply
+        if not listing_rows(rows, str(self._url)).get(infohash.lower()):
+            raise errors.NoSuchTorrentError(infohash)
+        if not isinstance(plugins_location, str) or not plugins_location:
+            raise errors.NotImplementedError(
+                f"{self._url}: Deluge hands out no .torrent files and did not say where its config folder is"
+            )
+        state_dir = os.path.join(os.path.dirname(plugins_location.rstrip("/")), "state")
+        path = os.path.join(state_dir, f"{infohash.lower()}.torrent")
+        try:
+            return await asyncio.to_thread(_read_file, path)
+        except FileNotFoundError as exc:
+            if os.path.isdir(state_dir):
+                raise errors.ResponseError(
+                    f"{self._url}: {infohash}: no .torrent file in Deluge's state folder {state_dir} "
+                    "(a magnet link whose metadata has not arrived?)"
+                ) from exc
+            raise errors.NotImplementedError(
+                f"{self._url}: Deluge hands out no .torrent files, and its state folder {state_dir} is not on this host"
+            ) from exc
+        except OSError as exc:
+            raise errors.NotImplementedError(
+                f"{self._url}: Deluge hands out no .torrent files, and {path} is not readable here: "
+                f"{exc.strerror or exc}"
+            ) from exc
+
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """One raw RPC call, e.g. ``call("daemon.info")`` or
         ``call("core.get_torrents_status", {"id": [...]}, ["name"])``.
@@ -256,3 +428,35 @@ class DelugeAdapter(AdapterBase):
         exception raises ResponseError naming it.
         """
         return await self._call(method, *args, **kwargs)
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _speed_options(limits: RateLimits) -> dict[str, float]:
+    """Deluge's max_download_speed/max_upload_speed (KiB/s, -1 unlimited) for the given limits."""
+    options: dict[str, float] = {}
+    if not isinstance(limits.down, msgspec.UnsetType):
+        options["max_download_speed"] = kib_of(limits.down)
+    if not isinstance(limits.up, msgspec.UnsetType):
+        options["max_upload_speed"] = kib_of(limits.up)
+    return options
+
+
+def _content_options(source: TorrentSource, content_path: str) -> dict[str, Any] | str:
+    """Add options that make Deluge use `content_path` as the torrent's content
+    as it is (its files mapped into it, nothing renamed on disk), or why not."""
+    parent, name = os.path.split(content_path.rstrip("/"))
+    if source.metainfo is None:
+        return "content_path needs the torrent's file list: add its .torrent file, not a magnet link"
+    if not name or not source.files:
+        return "content_path needs the torrent's v1 file list, which this torrent has not"
+    single = len(source.files) == 1 and len(source.files[0].path) == 1
+    if single:
+        mapped = {0: name}
+    else:
+        # Each file's path below the torrent's own folder, in that of content_path.
+        mapped = {index: "/".join((name, *file.path[1:])) for index, file in enumerate(source.files)}
+    return {"download_location": parent or "/", "mapped_files": mapped}
