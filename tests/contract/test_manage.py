@@ -28,6 +28,17 @@ ONE_TRANSPORT = True
 UNKNOWN = "0000000000000000000000000000000000000001"
 
 
+async def all_added_and_verified(api: APIBase, *torrents: TestTorrent) -> None:
+    """Add `torrents` stopped in one call and have the client check their data to the end."""
+    response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True)
+    assert response.success, response.errors
+    infohashes = [t.infohash for t in torrents]
+    verified = await api.verify(*infohashes)
+    assert verified.success, verified.errors
+    async for _, progress in api.verify_wait(*infohashes, interval=(0.1, 1.0)):
+        assert not isinstance(progress, errors.Error), progress
+
+
 def folder(target: Target, name: str) -> Path:
     """A new folder the daemon can use, beside its download dir."""
     path = target.download_dir.parent / f"{name}-{uuid.uuid4().hex[:8]}"
@@ -61,8 +72,7 @@ async def test_remove_with_and_without_data(target: Target, api: APIBase, new_to
     kept: TestTorrent = new_torrent(files=2, size=64 * 1024)
     deleted: TestTorrent = new_torrent(files=3, size=96 * 1024)
     single: TestTorrent = new_torrent()
-    for torrent in (kept, deleted, single):
-        await added_and_verified(api, torrent)
+    await all_added_and_verified(api, kept, deleted, single)
     # A sibling that shares the download dir and a name prefix must survive.
     sibling = target.download_dir / f"{deleted.name}-sibling"
     sibling.mkdir()
@@ -126,8 +136,7 @@ async def test_a_move_that_cannot_happen_leaves_the_data(target: Target, api: AP
 async def test_reannounce(api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
     running: TestTorrent = new_torrent()
     stopped: TestTorrent = new_torrent()
-    await added_and_verified(api, running)
-    await added_and_verified(api, stopped)
+    await all_added_and_verified(api, running, stopped)
     assert (await api.start(running.infohash)).success
     response = await api.reannounce(running.infohash, stopped.infohash, UNKNOWN)
     assert response.reannounced == [running.infohash]
@@ -230,6 +239,17 @@ async def test_content_path(target: Target, api: APIBase, new_torrent, files: in
     digest = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in [renamed, *renamed.rglob("*")] if p.is_file()}
 
     response = await api.add(str(torrent.torrent_path), content_path=str(renamed), stopped=True)
+    if files == 1 and target.client == "rtorrent":
+        # rTorrent names a single file after the torrent, and has no way to rename it.
+        assert response.errors == [
+            errors.AddTorrentError(
+                f"{torrent.torrent_path}: rTorrent names a single-file torrent's file after the torrent "
+                f"({torrent.name!r}): it can't use {renamed.name!r}"
+            )
+        ]
+        assert torrent.infohash not in await api.get_infohashes()
+        assert [p.name for p in renamed.parent.iterdir()] == [renamed.name]
+        return
     assert response.added == [torrent.infohash] and response.success, response.errors
     verified = await api.verify(torrent.infohash)
     assert verified.success, verified.errors

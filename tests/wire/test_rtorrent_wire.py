@@ -132,6 +132,10 @@ DOWNLOADING = {
     "load_date": 1_700_000_000,
     "timestamp_finished": 0,
     "is_private": 1,
+    # The max rates of the torrent's throttle group (branch=d.throttle_name=,throttle.*.max=...):
+    # -1 for a direction the group doesn't limit.
+    "throttle_down": 100 * 1024,
+    "throttle_up": -1,
     # size_bytes, priority, path, completed_chunks, size_chunks
     "files": [[3 * 2**30, 1, "a.flac", 3072, 3072], [2**30 - 10, 0, "b/c.flac", 0, 1024], [10, 2, "d.txt", 0, 1]],
     "trackers": [
@@ -160,6 +164,7 @@ def test_listing_row_units() -> None:
     assert (t.label, t.tags) == ("my label/x", ())
     assert t.added_at == datetime.fromtimestamp(1_700_000_000, UTC)
     assert t.completed_at is None
+    assert (t.limit_down, t.limit_up) == (100 * 1024, None)
     assert isinstance(t.files, tuple)
     assert [(f.path, f.wanted, f.priority) for f in t.files] == [
         ("a.flac", True, FilePriority.normal),

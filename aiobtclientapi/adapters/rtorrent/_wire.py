@@ -16,6 +16,7 @@ import functools
 import math
 import operator
 import posixpath
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -195,6 +196,22 @@ GETTERS: Mapping[str, str] = {
     "timestamp_finished": "d.timestamp.finished",
 }  # fmt: skip
 
+#: Listing columns that are not plain d.* getters, by ListingRow field: a torrent's
+#: own rate limits, the max rates of its throttle group (bytes/s). ``branch`` runs
+#: the command strings with the download as target, in d.multicall2 and in a
+#: system.multicall alike; a torrent in no group reads 0, not the global limit
+#: that ``throttle.down.max=""`` would give. A group reads 0 while the global
+#: limit is off (rTorrent applies group limits only under a global one) and -1
+#: when it has no limit that way.
+COMPUTED: Mapping[str, Column] = {
+    f"throttle_{direction}": Column(
+        f"throttle_{direction}",
+        "branch",
+        ("d.throttle_name=", f"throttle.{direction}.max=$d.throttle_name=", "value=0"),
+    )
+    for direction in ("down", "up")
+}
+
 #: What to_status() reads for state and error (its progress and name aren't used here).
 _STATUS = ("state", "is_open", "is_active", "complete", "hashing", "is_hash_checking", "message", "is_meta")
 
@@ -223,6 +240,8 @@ ATTRIBUTE_GETTERS: Mapping[str, tuple[str, ...]] = {
     "tags": (),
     "added_at": ("load_date",),
     "completed_at": ("timestamp_finished",),
+    "limit_down": ("throttle_down",),
+    "limit_up": ("throttle_up",),
     "error": _STATUS,  # the same rule as the snapshot's
     "is_private": ("is_private",),
     "files": (),
@@ -307,6 +326,8 @@ class ListingRow(msgspec.Struct, frozen=True, kw_only=True):
     down_rate: int = 0
     up_rate: int = 0
     timestamp_finished: int = 0
+    throttle_down: int = 0
+    throttle_up: int = 0
     files: list[FileRow] = []
     trackers: list[TrackerRow] = []
     peers: list[PeerRow] = []
@@ -319,7 +340,7 @@ def columns_for(attributes: Iterable[str], *, skip: Iterable[str] = ()) -> list[
     for key in skip:
         if key != "hash":
             keys.pop(key, None)
-    columns = [Column(key, GETTERS[key]) for key in keys]
+    columns = [Column(key, GETTERS[key]) if key in GETTERS else COMPUTED[key] for key in keys]
     if "files" in names:
         columns.append(Column("files", "f.multicall", ("", *_FILE_GETTERS)))
     elif "size_wanted" in names:
@@ -442,6 +463,8 @@ _VALUES: Mapping[str, Callable[[Any], Any]] = {
     "tags": lambda row: (),
     "added_at": lambda row: timestamp(row.load_date),
     "completed_at": lambda row: timestamp(row.timestamp_finished),
+    "limit_down": lambda row: row.throttle_down if row.throttle_down > 0 else None,
+    "limit_up": lambda row: row.throttle_up if row.throttle_up > 0 else None,
     "is_private": lambda row: bool(row.is_private),
     "files": lambda row: tuple(_file(f) for f in row.files),
     # rTorrent lists DHT as a tracker ("dht://") for public torrents.
@@ -595,3 +618,222 @@ def trackerless(source: TorrentSource) -> Literal["private", "dht", None]:
     if isinstance(info, dict) and info.get(b"private") == 1:
         return "private"
     return "dht"
+
+
+# --- labels and limits ------------------------------------------------------------------
+#: ruTorrent keeps labels no longer than this, encoded.
+MAX_LABEL_SIZE = 4096
+
+
+def encode_label(label: str) -> str:
+    """`label` as ruTorrent stores it in d.custom1: PHP's rawurlencode (RFC 3986:
+    everything but letters, digits and ``-_.~`` percent-encoded as UTF-8)."""
+    return urllib.parse.quote(label, safe="")
+
+
+#: rTorrent counts throttle rates in KiB/s (throttle.down/up: KiB, the global
+#: max_rate.set: bytes shifted right by 10).
+LIMIT_UNIT = 1024
+#: The highest global limit rTorrent 0.9.8-0.16 takes, in KiB/s: it sets its
+#: number of unchoked peers to 10 + rate/5, which must stay under 2^16
+#: ("Max unchoked must be between 0 and 2^16"). Set when a torrent gets a limit
+#: while the global one is off: rTorrent applies a throttle group's limit only
+#: under a global limit (libtorrent's slave throttles tick with the root one).
+GLOBAL_LIMIT_FOR_GROUPS_KIB = 327_630
+
+
+def limit_kib(limit: int | None) -> int:
+    """A limit in bytes/s (None: unlimited) in rTorrent's KiB/s: the nearest, at
+    least 1 for a positive limit; 0 means unlimited."""
+    if limit is None or limit <= 0:
+        return 0
+    return max(1, round(limit / LIMIT_UNIT))
+
+
+def throttle_group(down_kib: int, up_kib: int) -> str:
+    """The throttle group of torrents limited to these rates: one group per pair
+    (d.throttle_name takes one name for both directions); "" for none."""
+    if not down_kib and not up_kib:
+        return ""
+    return f"aiobtc_d{down_kib}_u{up_kib}"
+
+
+_GROUP = re.compile(r"^aiobtc_d(\d+)_u(\d+)$")
+
+
+def group_rates(name: Any, down: Any, up: Any) -> tuple[int, int]:
+    """A torrent's (down, up) limits in KiB/s (0: none) from its throttle group's name
+    (ours tell their rates even while the global limit is off) or else its max rates."""
+    if isinstance(name, str) and (match := _GROUP.match(name)):
+        return int(match.group(1)), int(match.group(2))
+
+    def kib(value: Any) -> int:
+        return value // LIMIT_UNIT if isinstance(value, int) and value > 0 else 0
+
+    return kib(down), kib(up)
+
+
+# --- data on the daemon's host ------------------------------------------------------------
+# rTorrent never deletes nor moves data. Its own execute.capture runs these
+# POSIX sh scripts on the daemon's host (wherever it runs: a container, another
+# machine), with paths as separate arguments (no shell quoting involved). Each
+# exits 0 so that execute.capture hands back its output: empty (delete) or "OK"
+# (move, probe) on success, else the tools' own messages.
+
+#: Whether execute.capture works (an untrusted SCGI connection of 0.16 refuses it).
+PROBE_SCRIPT = "echo OK"
+
+#: Triples "ID ROOT COUNT" each followed by COUNT files under ROOT (a torrent's
+#: own folder). Deletes each file (a symlink as a link), never through a
+#: symlinked folder; prints "ID<tab>problem" lines.
+DELETE_SCRIPT = r"""while [ $# -gt 0 ]; do
+  id=$1 root=$2 n=$3; shift 3
+  real=$(cd -P -- "$root" 2>/dev/null && pwd) || real=
+  while [ "$n" -gt 0 ]; do
+    f=$1; shift; n=$((n - 1))
+    [ -n "$real" ] || continue
+    dir=${f%/*}
+    if [ -d "$dir" ] && [ "$(cd -P -- "$dir" 2>/dev/null && pwd)" != "$real${dir#"$root"}" ]; then
+      printf '%s\t%s\n' "$id" "not deleted, its folder is a symlink: $f"
+      continue
+    fi
+    out=$(rm -f -- "$f" 2>&1) || printf '%s\t%s\n' "$id" "$out"
+  done
+done
+exit 0"""
+
+#: Folders, deepest first: each removed if empty.
+RMDIR_SCRIPT = r"""for d do rmdir -- "$d" 2>/dev/null; done
+exit 0"""
+
+#: $1: the content (folder or file), $2: where it goes, $3: the folder that gets it.
+MOVE_SCRIPT = r"""if [ -e "$2" ] || [ -L "$2" ]; then printf '%s already exists\n' "$2"; exit 0; fi
+if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo OK; exit 0; fi
+out=$(mkdir -p -- "$3" 2>&1) || { printf '%s\n' "$out"; exit 0; }
+out=$(mv -- "$1" "$2" 2>&1) || { printf '%s\n' "$out"; exit 0; }
+echo OK"""
+
+#: execute.* takes at most 128 arguments (rpc::ExecFile::max_args, 0.9.8-0.16):
+#: paths per call, after "sh -c SCRIPT sh ROOT".
+PATHS_PER_CALL = 100
+
+
+#: A call of a system.multicall: method, arguments.
+ScriptCall = tuple[str, tuple[str, ...]]
+
+
+def script_call(script: str, *args: str) -> ScriptCall:
+    """An execute.capture call running `script` with `args` as $1, $2, ..."""
+    return "execute.capture", ("", "sh", "-c", script, "sh", *args)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class Removal(NamedTuple):
+    """What deleting one torrent's data takes: its folder, files, and the folders
+    its files leave empty (deepest first; none for a single file)."""
+
+    root: str
+    files: list[str]
+    folders: list[str]
+
+
+def removal(directory: str, is_multi_file: int, files: Sequence[Sequence[str]]) -> Removal | str:
+    """The :class:`Removal` of a torrent from d.directory, d.is_multi_file and its
+    files' ``[f.frozen_path, f.path]`` (frozen_path is empty while closed); or why
+    not (a file outside its folder)."""
+    root = posixpath.normpath(directory) if directory else ""
+    if not root.startswith("/"):
+        return f"its folder is not an absolute path: {directory!r}"
+    paths: list[str] = []
+    for frozen, relative in files:
+        path = posixpath.normpath(frozen or posixpath.join(root, relative))
+        if not _inside(path, root) or path == root:
+            return f"a file is outside the torrent's folder {root}: {path}"
+        paths.append(path)
+    folders: set[str] = set()
+    if is_multi_file:
+        for path in paths:
+            folder = posixpath.dirname(path)
+            while _inside(folder, root):
+                folders.add(folder)
+                if folder == root:
+                    break
+                folder = posixpath.dirname(folder)
+    ordered = sorted(folders, key=lambda f: (-f.count("/"), f))
+    return Removal(root, paths, ordered)
+
+
+def removal_calls(
+    plans: Sequence[Removal],
+) -> tuple[list[tuple[str, tuple[str, ...]]], list[tuple[str, tuple[str, ...]]]]:
+    """The execute.capture calls deleting the files of `plans` (problems reported
+    under each plan's index), and then those removing the folders left empty:
+    many torrents per call, so a few calls for any number."""
+    deletes: list[ScriptCall] = []
+    args: list[str] = []
+    for index, plan in enumerate(plans):
+        files = plan.files
+        while files:
+            room = PATHS_PER_CALL - len(args) - 3
+            if room < 1:
+                deletes.append(script_call(DELETE_SCRIPT, *args))
+                args = []
+                continue
+            piece, files = files[:room], files[room:]
+            args += [str(index), plan.root, str(len(piece)), *piece]
+    if args:
+        deletes.append(script_call(DELETE_SCRIPT, *args))
+    folders = [folder for plan in plans for folder in plan.folders]
+    rmdirs = [
+        script_call(RMDIR_SCRIPT, *folders[i : i + PATHS_PER_CALL]) for i in range(0, len(folders), PATHS_PER_CALL)
+    ]
+    return deletes, rmdirs
+
+
+def removal_problems(outputs: Sequence[Any]) -> dict[int, list[str]]:
+    """The problems DELETE_SCRIPT printed, by plan index; index -1: a call that failed as a whole."""
+    problems: dict[int, list[str]] = {}
+    for output in outputs:
+        if not isinstance(output, str):
+            problems.setdefault(-1, []).append(str(getattr(output, "message", output)))
+            continue
+        for line in output.splitlines():
+            index, _, problem = line.partition("\t")
+            if index.isdigit() and problem:
+                problems.setdefault(int(index), []).append(problem)
+            elif line.strip():
+                problems.setdefault(-1, []).append(line.strip())
+    return problems
+
+
+class Move(NamedTuple):
+    """Moving one torrent's content: from, to, and its new d.directory_base."""
+
+    source: str
+    target: str
+    base: str
+
+
+def move(directory: str, is_multi_file: int, name: str, location: str) -> Move:
+    """Where a torrent's content goes when it moves into `location` (its new save path).
+
+    A multi-file torrent's d.directory is its content folder (maybe named
+    otherwise than the torrent): it keeps its name. A single file is named
+    after the torrent and sits in d.directory.
+    """
+    directory = posixpath.normpath(directory)
+    location = posixpath.normpath(location)
+    if is_multi_file:
+        target = posixpath.join(location, posixpath.basename(directory))
+        return Move(directory, target, target)
+    return Move(posixpath.join(directory, name), posixpath.join(location, name), location)
+
+
+def single_file_name(source: TorrentSource) -> str | None:
+    """The file name of a single-file torrent; None for a multi-file one (or a magnet)."""
+    if len(source.files) == 1 and len(source.files[0].path) == 1:
+        return source.files[0].path[0]
+    return None

@@ -12,6 +12,8 @@ system.multicall takes f./t./p.multicall calls beside the d.* getters.
 from __future__ import annotations
 
 import asyncio
+import base64
+import posixpath
 import re
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
@@ -29,12 +31,13 @@ from ...application.ports import (
     TorrentChanges,
 )
 from ...domain import errors
+from ...domain.session import RateLimits, Session
 from ...domain.source import TorrentSource
 from ...domain.torrent import Torrent, TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
 from . import _wire
-from ._transport import Call, CallFailure, RtorrentTransport
+from ._transport import Call, CallFailure, RtorrentTransport, chunk_groups
 
 _INFOHASH = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 #: Up to this many torrents, snapshot() asks for each one's getters; beyond,
@@ -43,6 +46,16 @@ _GETTERS_UP_TO = 50
 #: The same bound for listings, in getter calls: a system.multicall this size
 #: is one request (under MAX_CALLS_PER_REQUEST and the size limit).
 _GETTER_CALLS_UP_TO = _GETTERS_UP_TO * len(_wire.FIELDS)
+#: What deleting a torrent's data needs to know (the arguments of _wire.removal).
+_REMOVAL_COLUMNS = (
+    _wire.Column("directory", "d.directory"),
+    _wire.Column("is_multi_file", "d.is_multi_file"),
+    _wire.Column("files", "f.multicall", ("", "f.frozen_path=", "f.path=")),
+)
+#: What moving a torrent's data needs to know (_wire.move's arguments, then its state).
+_MOVE_COLUMNS = tuple(
+    _wire.Column(getter, f"d.{getter}") for getter in ("directory", "is_multi_file", "name", "is_open", "state")
+)
 #: Commands whose first argument is a download's infohash (``HASH`` or ``HASH:i``).
 _TARGETED_PREFIXES = ("d.", "f.", "p.", "t.")
 
@@ -63,6 +76,8 @@ class RtorrentAdapter(AdapterBase):
     # needs crafted resume data (file mtimes of the daemon's machine), which
     # is neither simple nor reliable.
     add_limitations: frozenset[str] = frozenset({"verify"})
+    #: Throttle rates are KiB/s.
+    limit_unit: int = _wire.LIMIT_UNIT
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         super().__init__(url, options)
@@ -200,7 +215,14 @@ class RtorrentAdapter(AdapterBase):
     # --- add -------------------------------------------------------------------------
     def _load_call(self, source: TorrentSource, options: AddOptions) -> Call:
         commands: list[str] = []
-        if options.location:
+        if options.content_path:
+            if _wire.single_file_name(source) is None:
+                # The content folder as it is: rTorrent appends no name to a base path.
+                commands.append(f"d.directory_base.set={_quote(options.content_path)}")
+            else:
+                # A single file is named after the torrent (checked by _content_path_refusal).
+                commands.append(f"d.directory.set={_quote(posixpath.dirname(options.content_path) or '/')}")
+        elif options.location:
             commands.append(f"d.directory.set={_quote(options.location)}")
         if source.metainfo is not None:
             method = "load.raw" if options.stopped else "load.raw_start"
@@ -225,6 +247,8 @@ class RtorrentAdapter(AdapterBase):
                 outcome(index, AddStatus.refused, message="Nothing to add")
             elif index in refusals:
                 outcome(index, AddStatus.refused, message=refusals[index])
+            elif options.content_path and (why := _content_path_refusal(source, options.content_path)):
+                outcome(index, AddStatus.refused, message=why)
             else:
                 to_load.append(index)
         try:
@@ -286,6 +310,305 @@ class RtorrentAdapter(AdapterBase):
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         return await self._act(infohashes, ("d.check_hash",))
+
+    async def reannounce(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return await self._act(infohashes, ("d.tracker_announce",))
+
+    # --- remove and move: data on the daemon's host ---------------------------------
+    async def _read(
+        self, infohashes: Sequence[str], head: Sequence[Call], columns: Sequence[_wire.Column]
+    ) -> tuple[list[Any], dict[str, list[Any] | str]]:
+        """The results of the `head` calls, and each torrent's `columns` (or why
+        not, e.g. unknown), in one request: the torrents' getters in a
+        system.multicall, or for many torrents one d.multicall2 over all inside it."""
+        if len(infohashes) * len(columns) <= _GETTER_CALLS_UP_TO:
+            groups: list[Sequence[Call]] = [head, *([column.call(h.upper()) for column in columns] for h in infohashes)]
+            results = await self._multicall_groups(groups, idempotent=True)
+            values: dict[str, list[Any] | str] = {}
+            for infohash, row in zip(infohashes, results[1:], strict=True):
+                failure = next((v for v in row if isinstance(v, CallFailure)), None)
+                values[infohash] = failure.message if failure is not None else row
+            return results[0], values
+        args = ["d.hash=", *(column.multicall2_arg() for column in columns)]
+        results = await self._multicall([*head, ("d.multicall2", ("", "main", *args))], idempotent=True)
+        rows = results[-1]
+        if isinstance(rows, CallFailure):
+            raise errors.ResponseError(f"{self._url}: {rows.message}")
+        if not isinstance(rows, list) or not all(
+            isinstance(row, list) and len(row) == len(args) and isinstance(row[0], str) for row in rows
+        ):
+            raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply")
+        by_hash = {row[0].lower(): row[1:] for row in rows}
+        values = {h: by_hash.get(h.lower(), "Could not find info-hash.") for h in infohashes}
+        return results[:-1], values
+
+    async def remove(self, infohashes: Sequence[str], delete_data: bool) -> Mapping[str, str]:
+        """d.erase; with `delete_data`, the torrent's own files are deleted afterwards
+        by the daemon's own rm (execute.capture: wherever the daemon runs), then
+        the folders they leave empty inside its folder."""
+        failures: dict[str, str] = {}
+        plans: dict[str, _wire.Removal] = {}
+        to_erase = list(infohashes)
+        if delete_data:
+            # Read what to delete and whether we can, before erasing anything:
+            # rTorrent forgets a torrent's files with it.
+            [probe], rows = await self._read(infohashes, [_wire.script_call(_wire.PROBE_SCRIPT)], _REMOVAL_COLUMNS)
+            why_not = _execute_failure(probe)
+            if why_not is not None:
+                return {h: f"can't delete data: {why_not}" for h in infohashes}
+            for infohash, row in rows.items():
+                if isinstance(row, str):
+                    failures[infohash] = row
+                    continue
+                try:
+                    plan = _wire.removal(*row)
+                except (TypeError, ValueError) as exc:
+                    raise errors.ResponseError(f"{self._url}: invalid file list: {exc}") from exc
+                if isinstance(plan, str):
+                    failures[infohash] = f"can't delete data: {plan}"
+                else:
+                    plans[infohash] = plan
+            to_erase = [h for h in infohashes if h in plans]
+        if to_erase:
+            failures.update(await self._act(to_erase, ("d.erase",)))
+        erased = [h for h in to_erase if h not in failures and h in plans]
+        if erased:
+            deletes, rmdirs = _wire.removal_calls([plans[h] for h in erased])
+            problems = _wire.removal_problems(await self._multicall(deletes, idempotent=True))
+            if rmdirs:
+                # After every delete: the folders must be empty by then.
+                await self._multicall(rmdirs, idempotent=True)
+            for index, infohash in enumerate(erased):
+                found = problems.get(index, []) + problems.get(-1, [])
+                if found:
+                    failures[infohash] = f"removed, but not all of its data was deleted: {'; '.join(found)}"
+        return failures
+
+    async def move(self, infohashes: Sequence[str], location: str) -> Mapping[str, str]:
+        """Stop and close, move the content with the daemon's own mv, point the
+        torrent at it (d.directory_base.set), then open and start again what was."""
+        failures: dict[str, str] = {}
+        [probe], rows = await self._read(infohashes, [_wire.script_call(_wire.PROBE_SCRIPT)], _MOVE_COLUMNS)
+        why_not = _execute_failure(probe)
+        if why_not is not None:
+            return {h: f"can't move data: {why_not}" for h in infohashes}
+        moves: dict[str, _wire.Move] = {}
+        was_open: set[str] = set()
+        was_started: set[str] = set()
+        for infohash, row in rows.items():
+            if isinstance(row, str):
+                failures[infohash] = row
+                continue
+            directory, multi, name, is_open, state = row
+            if not isinstance(directory, str) or not directory.startswith("/") or not isinstance(name, str):
+                failures[infohash] = f"can't move data: its folder is not an absolute path: {directory!r}"
+                continue
+            moves[infohash] = _wire.move(directory, multi, name, location)
+            if is_open:
+                was_open.add(infohash)
+            if state:
+                was_started.add(infohash)
+        todo = list(moves)
+        if not todo:
+            return failures
+        # rTorrent must not hold the files while they move; d.directory_base.set
+        # on an open download whose files are gone stops it with an error.
+        failures.update(await self._act(todo, ("d.stop", "d.close")))
+        todo = [h for h in todo if h not in failures]
+        calls = [_wire.script_call(_wire.MOVE_SCRIPT, *moves[h][:2], location) for h in todo]
+        moved: list[str] = []
+        for infohash, output in zip(todo, await self._multicall(calls, idempotent=False), strict=True):
+            problem = _execute_output(output, success="OK")
+            if problem:
+                failures[infohash] = problem
+            else:
+                moved.append(infohash)
+        # Point the moved ones at their data; open and start again what was, moved or not.
+        restore: list[list[Call]] = []
+        for infohash in moves:
+            wire_hash = infohash.upper()
+            group: list[Call] = []
+            if infohash in moved:
+                group.append(("d.directory_base.set", (wire_hash, moves[infohash].base)))
+            if infohash in was_open or infohash in was_started:
+                group.append(("d.open", (wire_hash,)))
+            if infohash in was_started:
+                group.append(("d.start", (wire_hash,)))
+            if group:
+                restore.append(group)
+        owners = [h for h in moves if h in moved or h in was_open or h in was_started]
+        for infohash, values in zip(owners, await self._multicall_groups(restore, idempotent=False), strict=True):
+            failure = next((v for v in values if isinstance(v, CallFailure)), None)
+            if failure is None:
+                continue
+            if infohash in moved and values[0] is failure:
+                failures[infohash] = (
+                    f"moved to {moves[infohash].target}, but rTorrent did not take it: {failure.message}"
+                )
+            else:
+                failures.setdefault(infohash, failure.message)
+        return failures
+
+    # --- labels and limits ------------------------------------------------------------
+    async def set_label(self, infohashes: Sequence[str], label: str | None) -> Mapping[str, str]:
+        encoded = _wire.encode_label(label) if label else ""
+        if len(encoded) > _wire.MAX_LABEL_SIZE:
+            why = f"label longer than ruTorrent's {_wire.MAX_LABEL_SIZE} bytes once percent-encoded"
+            return dict.fromkeys(infohashes, why)
+        groups = [[("d.custom1.set", (h.upper(), encoded))] for h in infohashes]
+        failures: dict[str, str] = {}
+        for infohash, [result] in zip(infohashes, await self._multicall_groups(groups, idempotent=True), strict=True):
+            if isinstance(result, CallFailure):
+                failures[infohash] = result.message
+        return failures
+
+    async def set_limits(self, infohashes: Sequence[str], limits: RateLimits) -> Mapping[str, str]:
+        """rTorrent limits torrents only through named throttle groups: each torrent
+        joins the group of its (down, up) pair, made here. Its group can't change
+        while it is active: ruTorrent's way, stop, set and start again in one command."""
+        columns = (
+            _wire.Column("throttle_name", "d.throttle_name"),
+            _wire.COMPUTED["throttle_down"],
+            _wire.COMPUTED["throttle_up"],
+        )
+        head: list[Call] = [("throttle.global_down.max_rate", ("",)), ("throttle.global_up.max_rate", ("",))]
+        (global_down, global_up), rows = await self._read(infohashes, head, columns)
+        failures: dict[str, str] = {}
+        names: dict[str, str] = {}
+        rates: dict[str, tuple[int, int]] = {}
+        for infohash, row in rows.items():
+            if isinstance(row, str):
+                failures[infohash] = row
+                continue
+            # What the torrent has now, for the direction not given.
+            current = _wire.group_rates(*row)
+            down = current[0] if limits.down is msgspec.UNSET else _wire.limit_kib(limits.down)
+            up = current[1] if limits.up is msgspec.UNSET else _wire.limit_kib(limits.up)
+            names[infohash] = name = _wire.throttle_group(down, up)
+            rates[name] = (down, up)
+        if not names:
+            return failures
+        setup: list[Call] = []
+        for name, (down, up) in rates.items():
+            if name:
+                setup += [("throttle.down", ("", name, str(down))), ("throttle.up", ("", name, str(up)))]
+        big = _wire.GLOBAL_LIMIT_FOR_GROUPS_KIB * _wire.LIMIT_UNIT
+        if global_down == 0 and any(down for down, _ in rates.values()):
+            setup.append(("throttle.global_down.max_rate.set", ("", big)))
+        if global_up == 0 and any(up for _, up in rates.values()):
+            setup.append(("throttle.global_up.max_rate.set", ("", big)))
+        todo = list(names)
+        batch: list[list[Call]] = [setup] if setup else []
+        for infohash in todo:
+            assign = f"d.throttle_name.set={_quote(names[infohash])}"
+            stop_assign_start = f"cat=$d.stop=,${assign},$d.start="
+            batch.append([("branch", (infohash.upper(), "d.is_active=", stop_assign_start, assign))])
+        if setup and len(chunk_groups(batch)) > 1:
+            # Chunks run side by side: the groups must exist before torrents join them.
+            results = [await self._multicall(setup, idempotent=True)]
+            results += await self._multicall_groups(batch[1:], idempotent=True)
+        else:
+            results = await self._multicall_groups(batch, idempotent=True)
+        if setup:
+            failure = next((v for v in results[0] if isinstance(v, CallFailure)), None)
+            if failure is not None:
+                return {**failures, **dict.fromkeys(todo, failure.message)}
+            results = results[1:]
+        for infohash, [result] in zip(todo, results, strict=True):
+            if isinstance(result, CallFailure):
+                failures[infohash] = result.message
+        return failures
+
+    # --- the session ----------------------------------------------------------------------
+    async def session(self) -> Session:
+        getters = (
+            "system.client_version",
+            "throttle.global_down.rate",
+            "throttle.global_up.rate",
+            "throttle.global_down.total",
+            "throttle.global_up.total",
+            "throttle.global_down.max_rate",
+            "throttle.global_up.max_rate",
+            "directory.default",
+        )
+        values = await self._multicall([(getter, ("",)) for getter in getters], idempotent=True)
+        failure = next((v for v in values if isinstance(v, CallFailure)), None)
+        if failure is not None:
+            raise errors.SessionError(f"{self._url}: {failure.message}")
+        version, rate_down, rate_up, downloaded, uploaded, limit_down, limit_up, save_path = values
+        if not all(isinstance(v, int) for v in values[1:7]) or not isinstance(save_path, str):
+            raise errors.ResponseError(f"{self._url}: invalid session values: {values!r}")
+        return Session(
+            client="rtorrent",
+            version=version if isinstance(version, str) else None,
+            rate_down=rate_down,
+            rate_up=rate_up,
+            downloaded=downloaded,
+            uploaded=uploaded,
+            limit_down=limit_down or None,
+            limit_up=limit_up or None,
+            save_path=save_path or None,
+            free_space=await self._free_space(save_path) if save_path else None,
+        )
+
+    async def _free_space(self, path: str) -> int | None:
+        """Bytes free for unprivileged users at `path` on the daemon's host; None if it can't tell."""
+        [output] = await self._multicall(
+            [_wire.script_call('stat -f -c "%a %S" -- "$1" 2>/dev/null; exit 0', path)], idempotent=True
+        )
+        if not isinstance(output, str):
+            return None
+        parts = output.split()
+        if len(parts) != 2 or not all(part.isdigit() for part in parts):
+            return None
+        return int(parts[0]) * int(parts[1])
+
+    async def set_session_limits(self, limits: RateLimits) -> None:
+        calls: list[Call] = []
+        for direction, limit in (("down", limits.down), ("up", limits.up)):
+            if limit is not msgspec.UNSET:
+                rate = _wire.limit_kib(limit) * _wire.LIMIT_UNIT
+                calls.append((f"throttle.global_{direction}.max_rate.set", ("", rate)))
+        if not calls:
+            return
+        for result in await self._multicall(calls, idempotent=True):
+            if isinstance(result, CallFailure):
+                raise errors.SessionError(f"{self._url}: {result.message}")
+
+    # --- the .torrent -----------------------------------------------------------------------
+    async def torrent_file(self, infohash: str) -> bytes:
+        """rTorrent keeps a copy as ``<session.path><HASH>.torrent``; no command
+        hands out its bytes, so it is read here when this host sees the daemon's
+        files (a local daemon, a container sharing its folders)."""
+        wire_hash = infohash.upper()
+        session_path, known = await self._multicall(
+            [("session.path", ("",)), ("d.hash", (wire_hash,))], idempotent=True
+        )
+        if isinstance(known, CallFailure):
+            raise errors.NoSuchTorrentError(infohash)
+        if not isinstance(session_path, str) or not session_path:
+            raise errors.NotImplementedError(f"{self._url}: rTorrent keeps no session (session.path is empty)")
+        path = posixpath.join(session_path, f"{wire_hash}.torrent")
+        try:
+            return await asyncio.to_thread(_read_file, path)
+        except OSError as exc:
+            here = exc.strerror or str(exc)
+        # Not on this host: the daemon's own base64 reads it where it runs.
+        script = 'out=$(base64 -- "$1" 2>&1) && printf "OK\\n%s\\n" "$out" || printf "%s\\n" "$out"; exit 0'
+        [output] = await self._multicall([_wire.script_call(script, path)], idempotent=True)
+        if isinstance(output, str):
+            status, _, encoded = output.partition("\n")
+            if status == "OK":
+                try:
+                    return base64.b64decode(encoded)
+                except ValueError as exc:
+                    raise errors.ResponseError(f"{self._url}: invalid base64 of {path}: {exc}") from exc
+            there = output.strip() or "no output"
+        else:
+            there = output.message if isinstance(output, CallFailure) else repr(output)
+        raise errors.NotImplementedError(
+            f"{self._url}: can't read rTorrent's copy {path}: on this host: {here}; by the daemon: {there}"
+        )
 
     # --- raw -------------------------------------------------------------------------
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -352,6 +675,43 @@ class RtorrentFeed:
 
     async def close(self) -> None:
         pass
+
+
+def _content_path_refusal(source: TorrentSource, content_path: str) -> str | None:
+    """Why rTorrent can't use `content_path` for `source`'s content; None if it can."""
+    if source.metainfo is None:
+        return "rTorrent needs the .torrent file to use a content path (a file or a folder?)"
+    name = _wire.single_file_name(source)
+    if name is not None and posixpath.basename(content_path) != name:
+        return (
+            f"rTorrent names a single-file torrent's file after the torrent ({name!r}): "
+            f"it can't use {posixpath.basename(content_path)!r}"
+        )
+    return None
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _execute_failure(result: Any) -> str | None:
+    """None if the probe script ran, else why rTorrent won't run programs."""
+    if isinstance(result, CallFailure):
+        return f"rTorrent did not run a program (execute.capture): {result.message}"
+    if not isinstance(result, str) or result.strip() != "OK":
+        return f"rTorrent did not run a program (execute.capture): {result!r}"
+    return None
+
+
+def _execute_output(output: Any, success: str = "") -> str:
+    """ "" if a script's output says it succeeded, else what went wrong."""
+    if isinstance(output, CallFailure):
+        return f"rTorrent did not run a program: {output.message}"
+    if not isinstance(output, str):
+        return f"unexpected output: {output!r}"
+    text = output.strip()
+    return "" if text == success else " ".join(text.split("\n"))
 
 
 if TYPE_CHECKING:
