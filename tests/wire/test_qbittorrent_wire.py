@@ -11,9 +11,13 @@ import pytest
 from aiobtclientapi.adapters.qbittorrent._wire import (
     MAX_ETA,
     decode_listing,
+    decode_maindata_state,
     decode_preferences,
     decode_rows,
+    decode_server_state,
     parse_webapi_version,
+    to_free_space,
+    to_session,
     to_status,
     to_torrent,
     webapi_names,
@@ -69,6 +73,45 @@ def test_torrents_info_as_torrents(recording: Recording) -> None:
         assert torrent.content_path == f"{wire['save_path']}/{wire['name']}"
         # 5.0+ sends private (null without metadata); 4.x leaves it to torrents/properties.
         assert torrent.is_private is bool(wire.get("private"))
+        # Unlimited: 0 on the wire.
+        assert (wire["dl_limit"], wire["up_limit"]) == (0, 0)
+        assert (torrent.limit_down, torrent.limit_up) == (None, None)
+
+
+def test_session(recording: Recording) -> None:
+    """transfer/info with the free space from app/getFreeSpaceAtPath (2.15.2+) or sync/maindata."""
+    replies = recording.replies
+    info = json.loads(replies["transfer/info"])
+    state = decode_server_state(replies["transfer/info"].encode())
+    free_space = to_free_space(replies["app/getFreeSpaceAtPath"]) if "app/getFreeSpaceAtPath" in replies else None
+    session = to_session(replies["app/version"], state, replies["app/defaultSavePath"], free_space)
+    assert session.client == "qbittorrent" and f"v{session.version}" == recording.version
+    assert (session.rate_down, session.rate_up) == (info["dl_info_speed"], info["up_info_speed"])
+    assert (session.downloaded, session.uploaded) == (info["dl_info_data"], info["up_info_data"])
+    assert (session.limit_down, session.limit_up) == (None, None)  # 0: unlimited
+    assert session.save_path == replies["app/defaultSavePath"]
+    assert session.torrents == {}
+    if free_space is not None:
+        assert session.free_space == free_space > 0
+    else:
+        assert "app/getFreeSpaceAtPath" not in replies
+        server_state = decode_maindata_state(replies["sync/maindata"].encode()).server_state
+        wire = json.loads(replies["sync/maindata"])["server_state"]
+        assert server_state.free_space_on_disk == wire["free_space_on_disk"]
+        from_maindata = to_session(replies["app/version"], server_state, replies["app/defaultSavePath"], None)
+        # 4.x: 0 until the Web API session is 30 s old (as recorded): unknown.
+        assert from_maindata.free_space == (wire["free_space_on_disk"] or None)
+        assert from_maindata.limit_down is None and from_maindata.rate_down == wire["dl_info_speed"]
+
+
+def test_webapi_names_of_the_add_fields(recording: Recording) -> None:
+    """NoSubfolder is contentLayout from 2.7 on; seedMode replaced skip_checking in 2.16."""
+    version = parse_webapi_version(recording.replies["app/webapiVersion"])
+    names = webapi_names(version)
+    assert names.add_layout_flat == ("contentLayout", "NoSubfolder")
+    assert names.add_skip_check == ("seedMode" if version >= (2, 16) else "skip_checking")
+    assert webapi_names((2, 6)).add_layout_flat == ("root_folder", "false")
+    assert (to_free_space("-1"), to_free_space("")) == (None, None)
 
 
 # The decoders promise ValueError (msgspec's errors subclass it); the adapter

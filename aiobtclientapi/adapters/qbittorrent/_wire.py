@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from ...domain.session import Session
 from ...domain.torrent import (
     FilePriority,
     PeerInfo,
@@ -58,6 +59,10 @@ class WebApiNames(msgspec.Struct, frozen=True, kw_only=True):
     #: The torrents/add form field and value that keep a multi-file torrent's
     #: own folder, whatever the daemon's default content layout.
     add_layout: tuple[str, str]
+    #: ... and those that put its files straight into the save path.
+    add_layout_flat: tuple[str, str]
+    #: The torrents/add form field that skips the hash check.
+    add_skip_check: str
 
 
 # 5.0 (WebAPI 2.11) renamed pause/resume; the old endpoints answer 404 and
@@ -67,6 +72,10 @@ _PAUSE = {"start": "torrents/resume", "stop": "torrents/pause", "add_stopped": "
 _STOP = {"start": "torrents/start", "stop": "torrents/stop", "add_stopped": "stopped"}
 _ROOT_FOLDER = ("root_folder", "true")
 _CONTENT_LAYOUT = ("contentLayout", "Original")
+_NO_ROOT_FOLDER = ("root_folder", "false")
+_NO_SUBFOLDER = ("contentLayout", "NoSubfolder")
+#: WebAPI 2.16.0 replaced skip_checking with seedMode (and refuses skip_checking).
+SEED_MODE = (2, 16)
 
 
 def parse_webapi_version(text: str) -> tuple[int, ...]:
@@ -82,6 +91,8 @@ def webapi_names(version: tuple[int, ...]) -> WebApiNames:
     return WebApiNames(
         **(_STOP if version >= (2, 11) else _PAUSE),
         add_layout=_CONTENT_LAYOUT if version >= (2, 7) else _ROOT_FOLDER,
+        add_layout_flat=_NO_SUBFOLDER if version >= (2, 7) else _NO_ROOT_FOLDER,
+        add_skip_check="seedMode" if version >= SEED_MODE else "skip_checking",
     )
 
 
@@ -214,6 +225,9 @@ class ListingRow(TorrentRow, kw_only=True):
     completion_on: int = 0
     #: 5.0+; null without metadata; None: not sent (4.x: torrents/properties).
     private: bool | None = None
+    #: The torrent's own limits in bytes/s; 0 (and -1, libtorrent's own word) unlimited.
+    dl_limit: int = 0
+    up_limit: int = 0
     files: list[FileRow] | None = None
     trackers: list[TrackerRow] | None = None
 
@@ -263,6 +277,8 @@ ATTRIBUTE_KEYS: dict[str, frozenset[str]] = {
         "content_path": {"content_path", "root_path", "save_path", "download_path"},
         "label": {"category"},
         "tags": {"tags"},
+        "limit_down": {"dl_limit"},
+        "limit_up": {"up_limit"},
         "added_at": {"added_on"},
         "completed_at": {"completion_on", "amount_left"},
         "error": {"state"},
@@ -330,6 +346,10 @@ def _content_path(row: ListingRow) -> str:
     return path
 
 
+def _limit(value: int) -> int | None:
+    return value if value > 0 else None
+
+
 def _completed_at(row: ListingRow) -> datetime | None:
     return None if row.amount_left > 0 else timestamp(row.completion_on)
 
@@ -359,6 +379,8 @@ _SCALARS: dict[str, Callable[[ListingRow], Any]] = {
     "content_path": _content_path,
     "label": lambda row: row.category or None,
     "tags": lambda row: _tags(row.tags),
+    "limit_down": lambda row: _limit(row.dl_limit),
+    "limit_up": lambda row: _limit(row.up_limit),
     "added_at": lambda row: timestamp(row.added_on),
     "completed_at": _completed_at,
 }
@@ -469,3 +491,57 @@ def to_torrent(
     if "peers" in attributes:
         values["peers"] = _peers(peers) if peers is not None else ()
     return Torrent(infohash=infohash, **values)
+
+
+# --- the session --------------------------------------------------------------------------------
+class ServerState(msgspec.Struct):
+    """``transfer/info``, or ``sync/maindata``'s ``server_state`` (which adds the free space)."""
+
+    dl_info_speed: int = 0
+    up_info_speed: int = 0
+    #: Bytes since the daemon started.
+    dl_info_data: int = 0
+    up_info_data: int = 0
+    #: Global limits in bytes/s, 0 unlimited.
+    dl_rate_limit: int = 0
+    up_rate_limit: int = 0
+    free_space_on_disk: int | None = None
+
+
+class MainDataState(msgspec.Struct):
+    """``sync/maindata`` as far as the session reads it (the torrents are skipped unread)."""
+
+    server_state: ServerState = msgspec.field(default_factory=ServerState)
+
+
+decode_server_state = msgspec.json.Decoder(ServerState).decode
+decode_maindata_state = msgspec.json.Decoder(MainDataState).decode
+
+
+def to_free_space(text: str) -> int | None:
+    """app/getFreeSpaceAtPath's plain-text number; negative (unknown) as None."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def to_session(version: str, state: ServerState, save_path: str | None, free_space: int | None) -> Session:
+    """The session from app/version ("v4.5.2"), the server state and the default save path."""
+    if state.free_space_on_disk is not None and free_space is None:
+        # 4.x measures it per Web API session, first when the session is 30 s
+        # old (SyncController::getFreeDiskSpace): 0 until then means unknown.
+        free_space = state.free_space_on_disk if state.free_space_on_disk > 0 else None
+    return Session(
+        client="qbittorrent",
+        version=version.strip().removeprefix("v") or None,
+        rate_down=state.dl_info_speed,
+        rate_up=state.up_info_speed,
+        downloaded=state.dl_info_data,
+        uploaded=state.up_info_data,
+        limit_down=_limit(state.dl_rate_limit),
+        limit_up=_limit(state.up_rate_limit),
+        save_path=save_path,
+        free_space=free_space,
+    )

@@ -23,6 +23,7 @@ from ...application.ports import (
     TorrentChanges,
 )
 from ...domain import errors
+from ...domain.session import RateLimits, Session
 from ...domain.source import TorrentSource
 from ...domain.torrent import COLLECTION_ATTRIBUTES, Torrent, TorrentStatus
 from ...domain.url import ClientURL
@@ -34,18 +35,23 @@ from ._wire import (
     ATTRIBUTE_KEYS,
     LISTING_KEYS,
     ListingRow,
+    ServerState,
     TorrentRow,
     WebApiNames,
     decode_files,
     decode_listing,
     decode_maindata,
+    decode_maindata_state,
     decode_peers,
     decode_preferences,
     decode_properties,
     decode_rows,
+    decode_server_state,
     decode_trackers,
     has_metadata,
     parse_webapi_version,
+    to_free_space,
+    to_session,
     to_status,
     to_torrent,
     torrent_infohash,
@@ -60,6 +66,42 @@ INCLUDE_FILES = (2, 11, 8)
 PRIVATE_IN_INFO = (2, 11)
 #: Per-torrent requests of one listing in flight at a time.
 PER_TORRENT_REQUESTS = 8
+
+
+#: WebAPI versions: app/getFreeSpaceAtPath (5.2-ish, 2.15.2), torrents/export (4.5.0).
+FREE_SPACE_AT_PATH = (2, 15, 2)
+EXPORT = (2, 8, 14)
+
+
+#: qBittorrent keeps its global limits in KiB/s (it floors what it is sent,
+#: 1,000,000 reads back 999,424 on 4.5.2-5.3); its per-torrent ones in bytes/s.
+#: The port has one unit for both: KiB/s.
+LIMIT_UNIT = 1024
+
+
+def _wire_limit(limit: int | None) -> str:
+    """A limit for the wire in bytes/s, 0 for unlimited: a whole number of
+    :data:`LIMIT_UNIT` (nearest, at least one), so it reads back as sent."""
+    if limit is None:
+        return "0"
+    return str(max(round(limit / LIMIT_UNIT), 1) * LIMIT_UNIT)
+
+
+class _AddRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """What one torrents/add asks for. `flat`: the NoSubfolder layout."""
+
+    save_path: str | None
+    stopped: bool
+    verify: bool
+    flat: bool = False
+
+
+class _Rename(msgspec.Struct, frozen=True):
+    """torrents/renameFile or renameFolder of a torrent's top item `old` to `new`."""
+
+    method: str
+    old: str
+    new: str
 
 
 class _Gone(Exception):
@@ -100,6 +142,11 @@ def _torrent_id(infohash: str) -> str:
     return infohash[:40]
 
 
+def _hashes(infohashes: Iterable[str]) -> str:
+    """The ``hashes`` parameter of a batch request."""
+    return "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))
+
+
 def _row_hashes(row: TorrentRow) -> set[str]:
     return {h.lower() for h in (row.hash, row.infohash_v1, row.infohash_v2) if h}
 
@@ -116,10 +163,16 @@ def _form_value(value: Any) -> str:
 #: another request is adding: that one shows a moment later.
 REFUSED_MAY_SHOW_WITHIN = 1.0
 
-#: POST methods that do no harm when sent twice.
+#: POST methods that do no harm when sent twice (a second delete finds nothing,
+#: a second setLocation is a move to where the data is).
 _IDEMPOTENT_POSTS = frozenset(
-    {"torrents/info", "torrents/start", "torrents/stop", "torrents/resume", "torrents/pause", "torrents/recheck"}
-)
+    {
+        "torrents/info", "torrents/start", "torrents/stop", "torrents/resume", "torrents/pause", "torrents/recheck",
+        "torrents/delete", "torrents/setLocation", "torrents/reannounce", "torrents/setCategory",
+        "torrents/createCategory", "torrents/setDownloadLimit", "torrents/setUploadLimit",
+        "transfer/setDownloadLimit", "transfer/setUploadLimit",
+    }
+)  # fmt: skip
 
 
 def _default_timing(appear_within: float, refresh_interval_ms: int = 1500) -> ClientTiming:
@@ -130,15 +183,20 @@ def _default_timing(appear_within: float, refresh_interval_ms: int = 1500) -> Cl
     those it has not added yet when it is stopped: one it doesn't show within
     `appear_within` seconds (the request timeout) was not added.
     """
+    state_latency = max(refresh_interval_ms, 0) / 1000 + 0.5
     return ClientTiming(
-        state_latency=max(refresh_interval_ms, 0) / 1000 + 0.5,
+        state_latency=state_latency,
         appear_within=appear_within,
         refused_may_show_within=REFUSED_MAY_SHOW_WITHIN,
+        # A move shows as state "moving" (or done) with the next refresh.
+        move_shows_within=state_latency + 1.0,
     )
 
 
 class QbittorrentAdapter(AdapterBase):
     """Implements ClientPort for qBittorrent 4.1+ (WebAPI 2.x)."""
+
+    limit_unit = LIMIT_UNIT
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         super().__init__(url, options)
@@ -225,8 +283,7 @@ class QbittorrentAdapter(AdapterBase):
             reply = await self._web("GET", "torrents/info")
         else:
             # In the body: a thousand hashes would make a 41 kB URL.
-            form = Form({"hashes": "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))})
-            reply = await self._web("POST", "torrents/info", form=form)
+            reply = await self._web("POST", "torrents/info", form=Form({"hashes": _hashes(infohashes)}))
         if reply.status != 200:
             raise self._transport.fail("torrents/info", reply)
         return _json.decode(reply.body, decode_rows, where=self._url, what="torrents/info", typed=True)
@@ -254,7 +311,7 @@ class QbittorrentAdapter(AdapterBase):
         await self.connect()
         fields: dict[str, str] = {}
         if infohashes is not None:
-            fields["hashes"] = "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))
+            fields["hashes"] = _hashes(infohashes)
         if "files" in attributes and self._version >= INCLUDE_FILES:
             fields["includeFiles"] = "true"
         if "trackers" in attributes and self._version >= INCLUDE_TRACKERS:
@@ -326,7 +383,7 @@ class QbittorrentAdapter(AdapterBase):
         return QbittorrentFeed(self, attributes)
 
     # --- add ------------------------------------------------------------------------
-    def _add_form(self, sources: Mapping[int, TorrentSource], options: AddOptions, names: WebApiNames) -> Form:
+    def _add_form(self, sources: Mapping[int, TorrentSource], request: _AddRequest, names: WebApiNames) -> Form:
         files: list[FilePart] = []
         urls: list[str] = []
         for index, source in sources.items():
@@ -335,20 +392,29 @@ class QbittorrentAdapter(AdapterBase):
                 files.append(("torrents", f"{index}.torrent", source.metainfo, "application/x-bittorrent"))
             elif source.magnet is not None:
                 urls.append(source.magnet)
-        layout_field, layout_value = names.add_layout
+        layout_field, layout_value = names.add_layout_flat if request.flat else names.add_layout
         fields: dict[str, str] = {layout_field: layout_value}
         if urls:
             fields["urls"] = "\n".join(urls)
-        if options.location is not None:
-            fields["savepath"] = options.location
+        if request.save_path is not None:
+            fields["savepath"] = request.save_path
             fields["autoTMM"] = "false"  # automatic management would ignore savepath
-        if not options.verify:
-            fields["skip_checking"] = "true"
-        if options.stopped:
+        if not request.verify:
+            fields[names.add_skip_check] = "true"
+        if request.stopped:
             fields[names.add_stopped] = "true"
         return Form(fields, files)
 
     async def add(self, sources: Sequence[TorrentSource], options: AddOptions) -> list[AddOutcome]:
+        """One torrents/add for all sources; with a content_path see :meth:`_add_in_place`."""
+        if options.content_path is not None:
+            return await self._add_in_place(sources, options, options.content_path)
+        request = _AddRequest(save_path=options.location, stopped=options.stopped, verify=options.verify)
+        outcomes = await self._add_request(dict(enumerate(sources)), request)
+        return [outcomes[index] for index in range(len(sources))]
+
+    async def _add_request(self, sources: Mapping[int, TorrentSource], request: _AddRequest) -> dict[int, AddOutcome]:
+        """One torrents/add (again after a refused file) for `sources`; an outcome per index."""
         outcomes: dict[int, AddOutcome] = {}
 
         def outcome(index: int, status: AddStatus, **details: Any) -> None:
@@ -357,7 +423,7 @@ class QbittorrentAdapter(AdapterBase):
 
         remaining: dict[int, TorrentSource] = {}
         resent = False  # whether the rest went again after the daemon refused one file
-        for index, source in enumerate(sources):
+        for index, source in sources.items():
             if source.metainfo is None and source.magnet is None:
                 outcome(index, AddStatus.refused, message="Nothing to add")
             else:
@@ -365,7 +431,7 @@ class QbittorrentAdapter(AdapterBase):
         while remaining:
             try:
                 await self.connect()
-                form = self._add_form(remaining, options, self._api_names)
+                form = self._add_form(remaining, request, self._api_names)
                 reply = await self._web("POST", "torrents/add", form=form)
             except errors.Error as exc:
                 for index in remaining:
@@ -401,13 +467,143 @@ class QbittorrentAdapter(AdapterBase):
                 for index in remaining:
                     outcome(index, AddStatus.refused, message=message)
             break
+        return outcomes
+
+    async def _add_in_place(
+        self, sources: Sequence[TorrentSource], options: AddOptions, content_path: str
+    ) -> list[AddOutcome]:
+        """Add torrents whose content is at `content_path` as it is, whatever its name.
+
+        A torrent of several files: save path `content_path` with the
+        NoSubfolder layout (the name stays the torrent's; content_path reads
+        `content_path`), one request for all such sources. A single-file torrent
+        (save path the parent, renameFile) or one of one file in a folder
+        (renameFolder: NoSubfolder would make its content_path the file) whose
+        name differs: added stopped, one at a time (a "Fails." must name the
+        duplicate, which is not to be renamed), renamed, and once the daemon
+        shows the new path (the rename is asynchronous), verified and started
+        as `options` ask. Renaming maps the torrent to the existing content; a
+        file at the torrent's own name there would be renamed onto it. The
+        files must be known: a magnet is refused.
+        """
+        parent, _, base = content_path.rstrip("/").rpartition("/")
+        parent = parent or "/"
+        outcomes: dict[int, AddOutcome] = {}
+        flat: dict[int, TorrentSource] = {}
+        in_parent: dict[int, TorrentSource] = {}
+        renamed: dict[int, tuple[TorrentSource, _Rename]] = {}
+        for index, source in enumerate(sources):
+            paths = [file.path for file in source.files]
+            if not paths:
+                outcomes[index] = AddOutcome(
+                    source=source,
+                    status=AddStatus.refused,
+                    infohash=source.infohash,
+                    message="qBittorrent needs the torrent's file list to use content_path: give the .torrent file",
+                )
+            elif len(paths) > 1:
+                flat[index] = source
+            elif base == paths[0][0]:
+                in_parent[index] = source  # named as the torrent
+            elif len(paths[0]) == 1:
+                renamed[index] = (source, _Rename("torrents/renameFile", paths[0][0], base))
+            else:
+                renamed[index] = (source, _Rename("torrents/renameFolder", paths[0][0], base))
+        as_asked = {"stopped": options.stopped, "verify": options.verify}
+        if flat:
+            outcomes |= await self._add_request(flat, _AddRequest(save_path=content_path, flat=True, **as_asked))
+        if in_parent:
+            outcomes |= await self._add_request(in_parent, _AddRequest(save_path=parent, **as_asked))
+        added_stopped = _AddRequest(save_path=parent, stopped=True, verify=options.verify)
+        to_rename: dict[int, tuple[TorrentSource, _Rename]] = {}
+        for index, (source, rename) in renamed.items():
+            outcomes |= await self._add_request({index: source}, added_stopped)
+            if outcomes[index].status is AddStatus.added:
+                to_rename[index] = (source, rename)
+        if to_rename:
+            try:
+                outcomes |= await self._rename_added(to_rename, options, content_path)
+            except errors.Error as exc:
+                # Added, maybe renamed: the services look what the daemon has.
+                for index, (source, _) in to_rename.items():
+                    outcomes[index] = AddOutcome(
+                        source=source, status=AddStatus.failed, infohash=source.infohash, error=exc
+                    )
         return [outcomes[index] for index in range(len(sources))]
 
+    async def _rename_added(
+        self, torrents: Mapping[int, tuple[TorrentSource, _Rename]], options: AddOptions, content_path: str
+    ) -> dict[int, AddOutcome]:
+        """Rename torrents just added stopped, wait until the daemon shows `content_path`,
+        then verify and start them as asked. One that can't be renamed is removed again
+        (its data kept) and refused."""
+        deadline = asyncio.get_running_loop().time() + self._appear_within
+        messages = await _gather(
+            self._rename(source.infohash, rename, deadline) for source, rename in torrents.values()
+        )
+        outcomes: dict[int, AddOutcome] = {}
+        done: list[str] = []
+        for (index, (source, _)), message in zip(torrents.items(), messages, strict=True):
+            if message is None:
+                outcomes[index] = AddOutcome(source=source, status=AddStatus.added, infohash=source.infohash)
+                done.append(source.infohash)
+            else:
+                outcomes[index] = AddOutcome(
+                    source=source, status=AddStatus.refused, infohash=source.infohash, message=message
+                )
+        refused = [source.infohash for source, _ in torrents.values() if source.infohash not in done]
+        if refused:
+            await self._batch("torrents/delete", refused, {"deleteFiles": "false"})
+        if done:
+            await self._until_content_path(done, content_path, deadline)
+            # The daemon found nothing at the torrent's own name when it added it:
+            # it checks the renamed content only when asked. Started first: a
+            # torrent asked to check while stopped stops again afterwards, even if
+            # started meanwhile (4.5.2).
+            if not options.stopped:
+                await self.start(done)
+            if options.verify:
+                await self.verify(done)
+        return outcomes
+
+    async def _rename(self, infohash: str, rename: _Rename, deadline: float) -> str | None:
+        """Send one rename; again while the daemon has not loaded the torrent (404). The refusal, or None."""
+        form = Form({"hash": _torrent_id(infohash), "oldPath": rename.old, "newPath": rename.new})
+        delay = 0.02
+        loop = asyncio.get_running_loop()
+        while True:
+            reply = await self._web("POST", rename.method, form=form)
+            if reply.ok:
+                return None
+            if reply.status != 404 or loop.time() + delay > deadline:
+                refusal = self._transport.fail(rename.method, reply)
+                return f"qBittorrent did not rename {rename.old!r} to {rename.new!r}: {refusal}"
+            await asyncio.sleep(delay)  # it adds torrents a moment after answering
+            delay = min(delay * 2, 0.25)
+
+    async def _until_content_path(self, infohashes: Sequence[str], content_path: str, deadline: float) -> None:
+        """Poll (one torrents/info for all) until each shows `content_path` or the deadline
+        passes: verifying before the rename took effect would check the old path."""
+        delay = 0.02
+        loop = asyncio.get_running_loop()
+        pending = set(infohashes)
+        while pending:
+            for torrent in await self.torrents(sorted(pending), frozenset({"content_path"})):
+                if torrent.content_path == content_path:
+                    pending.discard(torrent.infohash)
+            if not pending or loop.time() + delay > deadline:
+                return  # the services report a content_path that is not the asked one
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
     # --- start / stop / verify ----------------------------------------------------------
-    async def _batch(self, method: str, infohashes: Sequence[str]) -> Mapping[str, str]:
+    async def _batch(
+        self, method: str, infohashes: Sequence[str], fields: Mapping[str, str] | None = None
+    ) -> Mapping[str, str]:
+        """One request for all torrents; a refusal (e.g. 409 with qB's reason) fails each of them."""
         if not infohashes:
             return {}
-        form = Form({"hashes": "|".join(dict.fromkeys(_torrent_id(h) for h in infohashes))})
+        form = Form({"hashes": _hashes(infohashes), **(fields or {})})
         reply = await self._web("POST", method, form=form)
         if reply.ok:  # 2.11.8+ answers some with 204
             return {}
@@ -424,6 +620,120 @@ class QbittorrentAdapter(AdapterBase):
 
     async def verify(self, infohashes: Sequence[str]) -> Mapping[str, str]:
         return await self._batch("torrents/recheck", infohashes)
+
+    # --- remove / move / reannounce -------------------------------------------------------
+    async def remove(self, infohashes: Sequence[str], delete_data: bool) -> Mapping[str, str]:
+        # qBittorrent deletes just the torrent's files and the folders they leave empty.
+        return await self._batch("torrents/delete", infohashes, {"deleteFiles": _form_value(delete_data)})
+
+    async def move(self, infohashes: Sequence[str], location: str) -> Mapping[str, str]:
+        """setLocation creates the folder first and answers 409 "Cannot make save path"
+        when it can't (e.g. below a regular file, no permission): nothing moves then.
+        It turns automatic torrent management off for these torrents, as the Web UI does."""
+        return await self._batch("torrents/setLocation", infohashes, {"location": location})
+
+    async def reannounce(self, infohashes: Sequence[str]) -> Mapping[str, str]:
+        return await self._batch("torrents/reannounce", infohashes)
+
+    # --- labels and limits ------------------------------------------------------------------
+    async def set_label(self, infohashes: Sequence[str], label: str | None) -> Mapping[str, str]:
+        """The category; created (with the default save path) when the daemon lacks it.
+
+        setCategory answers 409 "Incorrect category name" for a category that does
+        not exist; createCategory answers 409 "Incorrect category name" for a name
+        qBittorrent refuses (e.g. "a//b") and "Unable to create category" for one
+        that exists. So: set, and only on a 409 create and set again.
+        """
+        if not infohashes:
+            return {}
+        failures = await self._batch("torrents/setCategory", infohashes, {"category": label or ""})
+        if not failures or not label:
+            return failures
+        reply = await self._web("POST", "torrents/createCategory", form=Form({"category": label, "savePath": ""}))
+        if not reply.ok and not (reply.status == 409 and reply.text().strip() == "Unable to create category"):
+            refusal = self._transport.fail("torrents/createCategory", reply)
+            return dict.fromkeys(infohashes, f"qBittorrent can't create the category {label!r}: {refusal}")
+        return await self._batch("torrents/setCategory", infohashes, {"category": label})
+
+    async def set_limits(self, infohashes: Sequence[str], limits: RateLimits) -> Mapping[str, str]:
+        """Rounded to KiB/s (see :data:`LIMIT_UNIT`); 0 means unlimited on the wire. One request per direction."""
+        failures: dict[str, str] = {}
+        for method, limit in (("torrents/setDownloadLimit", limits.down), ("torrents/setUploadLimit", limits.up)):
+            if limit is msgspec.UNSET:
+                continue
+            for infohash, message in (await self._batch(method, infohashes, {"limit": _wire_limit(limit)})).items():
+                failures[infohash] = f"{failures[infohash]}; {message}" if infohash in failures else message
+        return failures
+
+    # --- the session ------------------------------------------------------------------------------
+    async def session(self) -> Session:
+        """app/version, transfer/info (rates, session totals, global limits) and the
+        default save path with the free space there: app/getFreeSpaceAtPath from
+        WebAPI 2.15.2; before, only sync/maindata's server_state has it (a full
+        update, every torrent included; a change feed of this adapter gets one
+        full update more). 4.x measures it only once the Web API session is
+        30 s old: None until then."""
+        await self.connect()
+        free_space_at_path = self._version >= FREE_SPACE_AT_PATH
+
+        async def free_space_and_path() -> tuple[int | None, str | None]:
+            save_path = (await self._read_text("app/defaultSavePath")).strip() or None
+            if not free_space_at_path:
+                return None, save_path
+            if save_path is None:
+                return None, None
+            text = await self._read_text("app/getFreeSpaceAtPath", {"path": save_path})
+            return to_free_space(text), save_path
+
+        async def server_state() -> ServerState:
+            method, params = ("transfer/info", None) if free_space_at_path else ("sync/maindata", {"rid": "0"})
+            reply = await self._web("GET", method, params=params)
+            if reply.status != 200:
+                raise self._transport.fail(method, reply)
+            if method == "transfer/info":
+                return _json.decode(reply.body, decode_server_state, where=self._url, what=method, typed=True)
+            state = _json.decode(reply.body, decode_maindata_state, where=self._url, what=method, typed=True)
+            return state.server_state
+
+        version, (free_space, save_path), state = await asyncio.gather(
+            self._read_text("app/version"), free_space_and_path(), server_state()
+        )
+        return to_session(version, state, save_path, free_space)
+
+    async def _read_text(self, method: str, params: Mapping[str, str] | None = None) -> str:
+        reply = await self._web("GET", method, params=params)
+        if reply.status != 200:
+            raise self._transport.fail(method, reply)
+        return reply.text()
+
+    async def set_session_limits(self, limits: RateLimits) -> None:
+        for method, limit in (("transfer/setDownloadLimit", limits.down), ("transfer/setUploadLimit", limits.up)):
+            if limit is msgspec.UNSET:
+                continue
+            reply = await self._web("POST", method, form=Form({"limit": _wire_limit(limit)}))
+            if not reply.ok:
+                raise errors.SessionError(str(self._transport.fail(method, reply)))
+
+    # --- the .torrent file ----------------------------------------------------------------------
+    async def torrent_file(self, infohash: str) -> bytes:
+        """torrents/export (WebAPI 2.8.14+): the .torrent as libtorrent rebuilds it
+        (its info dictionary, so its infohash, is the torrent's own)."""
+        await self.connect()
+        if self._version < EXPORT:
+            raise errors.NotImplementedError(
+                f"{self._url}: qBittorrent hands out .torrent files from 4.5.0 (WebAPI 2.8.14) on"
+            )
+        reply = await self._web("GET", "torrents/export", params={"hash": _torrent_id(infohash)})
+        if reply.status == 404:
+            raise errors.NoSuchTorrentError(infohash)
+        if reply.status == 409:
+            # E.g. a magnet whose metadata has not come yet.
+            raise errors.NotImplementedError(
+                f"{self._url}: qBittorrent could not export {infohash}: {reply.text().strip() or 'HTTP 409'}"
+            )
+        if reply.status != 200:
+            raise self._transport.fail("torrents/export", reply)
+        return bytes(reply.body)
 
     # --- raw calls ------------------------------------------------------------------------
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
