@@ -45,13 +45,15 @@ FILE_SIZE = 64 * 1024
 EVENT_WITHIN = 30.0
 
 
-async def added_and_verified(api: APIBase, torrent: TestTorrent, location: Path | None = None) -> None:
-    """Add `torrent` stopped and have the client check its data to the end."""
-    response = await api.add(str(torrent.torrent_path), location=str(location or torrent.location), stopped=True)
+async def added_and_verified(api: APIBase, *torrents: TestTorrent, location: Path | None = None) -> None:
+    """Add `torrents` stopped in one call and have the client check their data to the end."""
+    paths = [str(t.torrent_path) for t in torrents]
+    response = await api.add(*paths, location=str(location or torrents[0].location), stopped=True)
     assert response.success, response.errors
-    verified = await api.verify(torrent.infohash)
+    infohashes = [t.infohash for t in torrents]
+    verified = await api.verify(*infohashes)
     assert verified.success, verified.errors
-    async for _, progress in api.verify_wait(torrent.infohash, interval=(0.1, 1.0)):
+    async for _, progress in api.verify_wait(*infohashes, interval=(0.1, 1.0)):
         assert not isinstance(progress, errors.Error), progress
 
 
@@ -222,7 +224,7 @@ async def test_one_torrent_reads_the_same_on_every_client(
         shutil.copytree(torrent.location / torrent.name, target.download_dir / torrent.name)
         api = target.make_api()
         async with api:
-            await added_and_verified(api, torrent, target.download_dir)
+            await added_and_verified(api, torrent, location=target.download_dir)
             found = await only(api, torrent.infohash, list(ATTRIBUTES))
         assert isinstance(found.files, tuple) and isinstance(found.trackers, tuple)
         readings[client] = {

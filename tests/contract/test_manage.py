@@ -22,21 +22,11 @@ from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from tests.contract.test_listing import added_and_verified, only
+from tests.waiting import until
 
 #: Once per daemon: none of this depends on how the bytes travel.
 ONE_TRANSPORT = True
 UNKNOWN = "0000000000000000000000000000000000000001"
-
-
-async def all_added_and_verified(api: APIBase, *torrents: TestTorrent) -> None:
-    """Add `torrents` stopped in one call and have the client check their data to the end."""
-    response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True)
-    assert response.success, response.errors
-    infohashes = [t.infohash for t in torrents]
-    verified = await api.verify(*infohashes)
-    assert verified.success, verified.errors
-    async for _, progress in api.verify_wait(*infohashes, interval=(0.1, 1.0)):
-        assert not isinstance(progress, errors.Error), progress
 
 
 def folder(target: Target, name: str) -> Path:
@@ -54,25 +44,12 @@ def files_of(torrent: TestTorrent, location: Path) -> dict[str, int]:
     return {str(p.relative_to(location)): p.stat().st_size for p in sorted(content.rglob("*")) if p.is_file()}
 
 
-async def until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll `predicate()` (sync) until true; the clients delete and move data in the background."""
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
-
-
 # --- remove ------------------------------------------------------------------------------------
 async def test_remove_with_and_without_data(target: Target, api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
     kept: TestTorrent = new_torrent(files=2, size=64 * 1024)
     deleted: TestTorrent = new_torrent(files=3, size=96 * 1024)
     single: TestTorrent = new_torrent()
-    await all_added_and_verified(api, kept, deleted, single)
+    await added_and_verified(api, kept, deleted, single)
     # A sibling that shares the download dir and a name prefix must survive.
     sibling = target.download_dir / f"{deleted.name}-sibling"
     sibling.mkdir()
@@ -87,7 +64,10 @@ async def test_remove_with_and_without_data(target: Target, api: APIBase, new_to
 
     assert not {kept.infohash, deleted.infohash, single.infohash} & await target.raw_infohashes(api)
     assert files_of(kept, kept.location)  # still there
-    await until(lambda: not (deleted.location / deleted.name).exists() and not (single.location / single.name).exists())
+    await until(
+        lambda: not (deleted.location / deleted.name).exists() and not (single.location / single.name).exists(),
+        "the data deleted",
+    )
     assert (sibling / "keep.bin").read_bytes() == b"x"
     assert target.download_dir.is_dir()
 
@@ -106,7 +86,10 @@ async def test_move_moves_the_data_and_keeps_the_state(target: Target, api: APIB
     assert moved.save_path == str(destination)
     assert moved.content_path == str(destination / torrent.name)
     assert moved.state is TorrentState.stopped and moved.progress == 1.0
-    await until(lambda: files_of(torrent, destination) == before and not (torrent.location / torrent.name).exists())
+    await until(
+        lambda: files_of(torrent, destination) == before and not (torrent.location / torrent.name).exists(),
+        "the data moved",
+    )
 
     again = await api.move(torrent.infohash, location=str(destination) + "/")
     assert again.already_moved == [torrent.infohash] and not again.moved
@@ -136,7 +119,7 @@ async def test_a_move_that_cannot_happen_leaves_the_data(target: Target, api: AP
 async def test_reannounce(api: APIBase, new_torrent) -> None:  # type: ignore[no-untyped-def]
     running: TestTorrent = new_torrent()
     stopped: TestTorrent = new_torrent()
-    await all_added_and_verified(api, running, stopped)
+    await added_and_verified(api, running, stopped)
     assert (await api.start(running.infohash)).success
     response = await api.reannounce(running.infohash, stopped.infohash, UNKNOWN)
     assert response.reannounced == [running.infohash]

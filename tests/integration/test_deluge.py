@@ -36,6 +36,7 @@ from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._deluge import DelugeDaemon
 from aiobtclientapi.testing._torrents import make_torrent
 from tests.peers import self_signed_certificate, serving_streams
+from tests.waiting import poll_until
 
 
 @pytest.fixture(scope="module")
@@ -178,21 +179,6 @@ async def test_stop_reaches_queued_torrents_started_meanwhile(daemon: DelugeDaem
         assert sorted(stopped.stopped) == sorted(hashes)
         assert set((await states()).values()) == {"Paused"}
         await api.call("core.remove_torrents", hashes, False)
-
-
-async def poll_until(
-    read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 20
-) -> Any:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        value = await read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out waiting for {what}: {value}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
 
 
 # --- login --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._deluge import DelugeDaemon, DelugeTarget
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
-from tests.integration.test_deluge import poll_until
+from tests.waiting import poll_until
 
 ALL = frozenset(ATTRIBUTES)
 SCALARS = DEFAULT_ATTRIBUTES

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,11 @@ from aiobtclientapi.adapters.deluge._transport import DaemonError
 from aiobtclientapi.application.ports import ConnectionOptions
 from aiobtclientapi.domain.session import RateLimits
 from aiobtclientapi.domain.source import source_from_metainfo
-from aiobtclientapi.domain.torrent import TorrentState
+from aiobtclientapi.domain.torrent import Torrent, TorrentState
 from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._deluge import DelugeDaemon
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
+from tests.waiting import poll_until
 
 
 # --- daemons ----------------------------------------------------------------------------------
@@ -81,19 +82,6 @@ def _adapter(api: APIBase) -> DelugeAdapter:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-async def _poll(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        value = await read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out waiting for {what}: {value}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
-
-
 def _wait_on_disk(done: Callable[[], bool], what: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -128,7 +116,7 @@ def _checked(row: dict[str, Any]) -> bool:
 
 async def _settled(api: APIBase, hashes: list[str]) -> None:
     """Until every torrent is checked (a move or removal would race the check)."""
-    await _poll(
+    await poll_until(
         lambda: _raw(api, hashes, "state", "progress"),
         lambda rows: len(rows) == len(hashes) and all(map(_checked, rows.values())),
         "torrents to be checked",
@@ -370,11 +358,13 @@ async def test_reannounce(api: APIBase, daemon: DelugeDaemon, tmp_path: Path, tr
     added = await api.add(str(torrent_path), location=str(location))
     assert added.added == [infohash], added.errors
     await _settled(api, [infohash])
-    first = await _poll(lambda: asyncio.to_thread(lambda: tracker.announces[infohash]), bool, "the first announce")
+    first = await poll_until(lambda: asyncio.to_thread(lambda: tracker.announces[infohash]), bool, "the first announce")
 
     response = await api.reannounce(infohash)
     assert response.success and response.reannounced == [infohash], response.errors
-    await _poll(lambda: asyncio.to_thread(lambda: tracker.announces[infohash]), lambda n: n > first, "a reannounce")
+    await poll_until(
+        lambda: asyncio.to_thread(lambda: tracker.announces[infohash]), lambda n: n > first, "a reannounce"
+    )
 
 
 # --- session ----------------------------------------------------------------------------------
@@ -450,10 +440,14 @@ async def test_content_path(api: APIBase, daemon: DelugeDaemon, tmp_path: Path, 
 
     response = await api.add(str(torrent.torrent_path), content_path=str(content))
     assert response.success and response.added == [torrent.infohash], response.errors
-    [listed] = await _poll(
-        lambda: api.get_torrents(torrent.infohash, attributes="content_path,save_path,state,progress"),
+
+    def found_its_data(ts: list[Torrent]) -> bool:
         # Seeding, or queued behind the torrents of earlier tests.
-        lambda ts: ts and ts[0].state in (TorrentState.seeding, TorrentState.queued) and ts[0].progress == 1.0,
+        return bool(ts) and ts[0].state in (TorrentState.seeding, TorrentState.queued) and ts[0].progress == 1.0
+
+    [listed] = await poll_until(
+        lambda: api.get_torrents(torrent.infohash, attributes="content_path,save_path,state,progress"),
+        found_its_data,
         "the torrent to find its data",
     )
     assert listed.content_path == str(content)

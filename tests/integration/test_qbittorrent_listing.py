@@ -19,12 +19,12 @@ from aiobtclientapi import APIBase, TorrentState
 from aiobtclientapi.adapters.qbittorrent import QbittorrentAdapter
 from aiobtclientapi.adapters.qbittorrent.client import INCLUDE_FILES, INCLUDE_TRACKERS, PER_TORRENT_REQUESTS
 from aiobtclientapi.application.ports import TorrentChanges
-from aiobtclientapi.domain import errors
 from aiobtclientapi.domain.torrent import DEFAULT_ATTRIBUTES, FilePriority, Torrent, TrackerStatus
 from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._qbittorrent import QbittorrentDaemon, QbittorrentTarget
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
+from tests.contract.test_listing import added_and_verified
 
 FILES = 3
 FILE_SIZE = 64 * 1024
@@ -81,17 +81,6 @@ def one_file_in_folder(daemon: QbittorrentDaemon, tmp_path: Path, *, private: bo
 async def added(api: APIBase, *torrents: TestTorrent) -> None:
     response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True)
     assert response.success, response.errors
-
-
-async def added_and_verified(api: APIBase, *torrents: TestTorrent) -> None:
-    """Add stopped and have the daemon check the data to the end."""
-    response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(torrents[0].location), stopped=True)
-    assert response.success, response.errors
-    infohashes = [t.infohash for t in torrents]
-    verified = await api.verify(*infohashes)
-    assert verified.success, verified.errors
-    async for _, progress in api.verify_wait(*infohashes, interval=(0.1, 1.0)):
-        assert not isinstance(progress, errors.Error), progress
 
 
 async def only(api: APIBase, infohash: str, attributes: Any = None) -> Torrent:

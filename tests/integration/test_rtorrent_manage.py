@@ -8,13 +8,11 @@ the daemon's own programs (execute.capture), so the containers matter here.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import hashlib
 import os
 import shutil
-import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,6 +36,7 @@ from aiobtclientapi.testing._pool import TargetPool
 from aiobtclientapi.testing._rtorrent import RtorrentTarget, daemon_labels
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
+from tests.waiting import poll_until
 
 LIMITS = frozenset({"limit_down", "limit_up"})
 
@@ -70,14 +69,6 @@ async def add_checked(api: APIBase, torrents: list[TestTorrent], *, stopped: boo
         async for _ in api.verify_wait(*hashes, interval=0.05):
             pass
     return hashes
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 async def raw(api: APIBase, infohash: str, *getters: str) -> list[Any]:
@@ -196,7 +187,7 @@ async def test_move(target_pool: TargetPool, target_id: str, tmp_path: Path) -> 
                 [m] = await api.get_torrents(multi.infohash, attributes=["state", "progress"])
                 return m.state is TorrentState.seeding and m.progress == 1.0
 
-            await until(seeding, "seeding in its new place")
+            await poll_until(seeding, bool, "seeding in its new place")
 
             # Under a regular file: can't be made. Data and directory stay; started again.
             blocker = place / "a file"
@@ -208,7 +199,7 @@ async def test_move(target_pool: TargetPool, target_id: str, tmp_path: Path) -> 
             assert await raw(api, multi.infohash, "d.directory") == [str(target / multi.name)]
             assert (await started_state(api, multi.infohash))[:2] == (1, 1)
             assert await started_state(api, single.infohash) == single_before
-            await until(seeding, "seeding again")
+            await poll_until(seeding, bool, "seeding again")
         finally:
             await rt.raw_remove(api, hashes)
 
@@ -290,11 +281,11 @@ async def test_reannounce_session_and_torrent_file(target_pool: TargetPool, targ
                 [[successes]] = await api.call("t.multicall", torrent.infohash.upper(), "", "t.success_counter=")
                 return bool(successes >= count)
 
-            await until(lambda: announced(1), "announced when started")
+            await poll_until(lambda: announced(1), bool, "announced when started")
             [[count]] = await api.call("t.multicall", torrent.infohash.upper(), "", "t.success_counter=")
             reannounced = await api.reannounce(torrent.infohash)
             assert reannounced.reannounced == [torrent.infohash], reannounced.errors
-            await until(lambda: announced(count + 1), "announced again")
+            await poll_until(lambda: announced(count + 1), bool, "announced again")
             assert before is not None
 
             sess = await api.get_session()

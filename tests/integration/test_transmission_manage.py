@@ -8,8 +8,6 @@ looks at the disk.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,7 +17,6 @@ import pytest
 import torf
 
 from aiobtclientapi import APIBase
-from aiobtclientapi.adapters.transmission import TransmissionAdapter
 from aiobtclientapi.application.ports import AddOptions, AddStatus
 from aiobtclientapi.domain import errors
 from aiobtclientapi.domain.session import RateLimits
@@ -31,6 +28,8 @@ from aiobtclientapi.testing._pool import TargetPool
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
 from tests.contract.conftest import settle
+from tests.integration.test_transmission_listing import _added, _port
+from tests.waiting import poll_until, until
 
 T = TypeVar("T")
 
@@ -49,48 +48,11 @@ def native_target(target_pool: TargetPool) -> transmission.TransmissionTarget:
     return target
 
 
-def _port(api: APIBase) -> TransmissionAdapter:
-    port = api.port
-    assert isinstance(port, TransmissionAdapter)
-    return port
-
-
-async def _added(
-    target: transmission.TransmissionTarget, api: APIBase, tmp_path: Path, count: int = 1, **kwargs: Any
-) -> list[TestTorrent]:
-    torrents = [make_torrent(target.download_dir, tmp_path, **kwargs) for _ in range(count)]
-    response = await api.add(*(str(t.torrent_path) for t in torrents), location=str(target.download_dir), stopped=True)
-    assert response.success, response.errors
-    await settle(target, api, [t.infohash for t in torrents])
-    return torrents
-
-
 async def _raw(api: APIBase, infohashes: list[str], *fields: str) -> dict[str, dict[str, Any]]:
     """torrent-get as the daemon answers it (original spelling), by infohash."""
     reply = await api.call("torrent-get", ids=infohashes, fields=["hashString", *fields])
     assert reply["result"] == "success", reply
     return {row["hashString"].lower(): row for row in reply["arguments"]["torrents"]}
-
-
-async def _until(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], what: str, timeout: float = 15) -> T:
-    """The first value of `probe` that passes `check`, polled with a deadline."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        value = await probe()
-        if check(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still {value!r} after {timeout}s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
-
-
-def _until_disk(check: Callable[[], bool], what: str) -> Awaitable[bool]:
-    async def probe() -> bool:
-        return check()
-
-    return _until(probe, bool, what)
 
 
 def _unique(parent: Path, prefix: str) -> Path:
@@ -113,15 +75,15 @@ async def test_remove_with_and_without_data(tm_target: transmission.Transmission
             *await _added(tm_target, api, tmp_path),
         ]
         assert await port.remove([kept.infohash], delete_data=False) == {}
-        await _until(lambda: _raw(api, [kept.infohash]), lambda rows: not rows, "removed without data")
+        await poll_until(lambda: _raw(api, [kept.infohash]), lambda rows: not rows, "removed without data")
         assert sorted(p.name for p in (download_dir / kept.name).iterdir()) == ["file0.bin", "file1.bin"]
 
         # Not the torrent's: stays, and so does its folder.
         (download_dir / multi.name / "notes.txt").write_bytes(b"mine")
         assert await port.remove([multi.infohash, single.infohash], delete_data=True) == {}
         hashes = [multi.infohash, single.infohash]
-        await _until(lambda: _raw(api, hashes), lambda rows: not rows, "removed with data")
-        await _until_disk(
+        await poll_until(lambda: _raw(api, hashes), lambda rows: not rows, "removed with data")
+        await until(
             lambda: (
                 not (download_dir / multi.name / "file0.bin").exists() and not (download_dir / single.name).exists()
             ),
@@ -150,7 +112,7 @@ async def test_move_data_and_a_location_that_cannot_be(
         ]
         hashes = [multi.infohash, single.infohash]
         assert await port.move(hashes, str(target_dir)) == {}
-        rows = await _until(
+        rows = await poll_until(
             lambda: _raw(api, hashes, "downloadDir"),
             lambda rows: all(row["downloadDir"] == str(target_dir) for row in rows.values()),
             "moved",
@@ -356,7 +318,7 @@ async def test_content_path(tm_target: transmission.TransmissionTarget, tmp_path
         port = _port(api)
         (outcome,) = await port.add([source], AddOptions(content_path=str(content)))
         assert (outcome.status, outcome.infohash) == (AddStatus.added, torrent.infohash), outcome
-        (got,) = await _until(
+        (got,) = await poll_until(
             lambda: port.torrents([torrent.infohash], frozenset({"state", "progress", "content_path", "save_path"})),
             lambda got: bool(got) and got[0].state is TorrentState.seeding,
             "verified and seeding",
@@ -381,7 +343,7 @@ async def test_content_path_added_stopped(native_target: transmission.Transmissi
         port = _port(api)
         (outcome,) = await port.add([source], AddOptions(content_path=str(content), stopped=True))
         assert outcome.status is AddStatus.added, outcome
-        await _until(
+        await poll_until(
             lambda: port.torrents([torrent.infohash], frozenset({"state", "progress"})),
             lambda got: got[0].state is TorrentState.stopped and got[0].progress == 1.0,
             "verified and stopped",
@@ -425,4 +387,4 @@ async def test_requests_do_not_grow_with_torrents(
             small, large = await cost(operation, few), await cost(operation, many)
             assert small == large, (name, small, large)
             assert sum(large.values()) <= 2, (name, large)
-        await _until(lambda: _raw(api, hashes), lambda rows: not rows, "all removed")
+        await poll_until(lambda: _raw(api, hashes), lambda rows: not rows, "all removed")

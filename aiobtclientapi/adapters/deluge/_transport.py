@@ -369,35 +369,10 @@ class DelugeTransport:
     # --- calls --------------------------------------------------------------------
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Send one call and wait (at most options.timeout) for its reply."""
-        writer = self._writer
-        if writer is None or not self.is_open:
-            raise errors.ConnectionError(f"{self._where}: not connected")
-        request_id = next(self._ids)
-        self.requests[method] += 1
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
-            frame = encode_frame([[request_id, method, list(args), kwargs]])
-        except Exception as exc:  # rencode refuses types it can't encode
-            self._pending.pop(request_id, None)
-            raise errors.ValueError(f"{self._where}: {method}: can't encode arguments: {exc}") from exc
-        try:
-            async with self._write_lock:
-                writer.write(frame)
-                self.bytes_sent += len(frame)
-                self.messages_sent += 1
-                await writer.drain()
-        except (OSError, ssl.SSLError) as exc:
-            self._pending.pop(request_id, None)
-            raise errors.ConnectionError(f"{self._where}: {method}: sending failed: {exc}") from exc
-        try:
-            return await asyncio.wait_for(future, self.options.timeout)
-        except TimeoutError as exc:
-            raise errors.TimeoutError(f"{self._where}: {method}: no reply within {self.options.timeout}s") from exc
-        except _PendingError as exc:
-            raise DaemonError(self._where, method, exc.exc_name, exc.message) from None
-        finally:
-            self._pending.pop(request_id, None)
+        [reply] = await self.call_many([(method, args, kwargs)])
+        if isinstance(reply, DaemonError):
+            raise reply
+        return reply
 
     async def call_many(self, calls: Sequence[Call]) -> list[Any]:
         """Send `calls` in one frame and wait (at most options.timeout) for every reply.

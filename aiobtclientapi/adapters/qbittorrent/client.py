@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ...application._poller import PollPolicy, poll_rounds
 from ...application.ports import (
     AddOptions,
     AddOutcome,
@@ -537,10 +538,7 @@ class QbittorrentAdapter(AdapterBase):
         """Rename torrents just added stopped, wait until the daemon shows `content_path`,
         then verify and start them as asked. One that can't be renamed is removed again
         (its data kept) and refused."""
-        deadline = asyncio.get_running_loop().time() + self._appear_within
-        messages = await _gather(
-            self._rename(source.infohash, rename, deadline) for source, rename in torrents.values()
-        )
+        messages = await _gather(self._rename(source.infohash, rename) for source, rename in torrents.values())
         outcomes: dict[int, AddOutcome] = {}
         done: list[str] = []
         for (index, (source, _)), message in zip(torrents.items(), messages, strict=True):
@@ -555,7 +553,7 @@ class QbittorrentAdapter(AdapterBase):
         if refused:
             await self._batch("torrents/delete", refused, {"deleteFiles": "false"})
         if done:
-            await self._until_content_path(done, content_path, deadline)
+            await self._until_content_path(done, content_path)
             # The daemon found nothing at the torrent's own name when it added it:
             # it checks the renamed content only when asked. Started first: a
             # torrent asked to check while stopped stops again afterwards, even if
@@ -566,35 +564,36 @@ class QbittorrentAdapter(AdapterBase):
                 await self.verify(done)
         return outcomes
 
-    async def _rename(self, infohash: str, rename: _Rename, deadline: float) -> str | None:
+    async def _rename(self, infohash: str, rename: _Rename) -> str | None:
         """Send one rename; again while the daemon has not loaded the torrent (404). The refusal, or None."""
         form = Form({"hash": _torrent_id(infohash), "oldPath": rename.old, "newPath": rename.new})
-        delay = 0.02
-        loop = asyncio.get_running_loop()
-        while True:
+        reply = None
+        # It adds torrents a moment after answering.
+        async for _ in poll_rounds(self._rename_policy()):
             reply = await self._web("POST", rename.method, form=form)
             if reply.ok:
                 return None
-            if reply.status != 404 or loop.time() + delay > deadline:
-                refusal = self._transport.fail(rename.method, reply)
-                return f"qBittorrent did not rename {rename.old!r} to {rename.new!r}: {refusal}"
-            await asyncio.sleep(delay)  # it adds torrents a moment after answering
-            delay = min(delay * 2, 0.25)
+            if reply.status != 404:
+                break
+        assert reply is not None
+        refusal = self._transport.fail(rename.method, reply)
+        return f"qBittorrent did not rename {rename.old!r} to {rename.new!r}: {refusal}"
 
-    async def _until_content_path(self, infohashes: Sequence[str], content_path: str, deadline: float) -> None:
+    async def _until_content_path(self, infohashes: Sequence[str], content_path: str) -> None:
         """Poll (one torrents/info for all) until each shows `content_path` or the deadline
         passes: verifying before the rename took effect would check the old path."""
-        delay = 0.02
-        loop = asyncio.get_running_loop()
         pending = set(infohashes)
-        while pending:
+        async for _ in poll_rounds(self._rename_policy()):
             for torrent in await self.torrents(sorted(pending), frozenset({"content_path"})):
                 if torrent.content_path == content_path:
                     pending.discard(torrent.infohash)
-            if not pending or loop.time() + delay > deadline:
-                return  # the services report a content_path that is not the asked one
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.25)
+            if not pending:
+                return
+        # The services report a content_path that is not the asked one.
+
+    def _rename_policy(self) -> PollPolicy:
+        """How long a just added torrent may take to take a rename: as long as it may take to show."""
+        return PollPolicy(first_delay=0.02, max_delay=0.25, factor=2.0, timeout=self._appear_within)
 
     # --- start / stop / verify ----------------------------------------------------------
     async def _batch(
