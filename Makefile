@@ -18,13 +18,13 @@ daemons:
 	scripts/install-daemons.sh
 
 test: venv daemons
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 # The newer client versions, in containers built from Debian's packages.
 test-containers: venv daemons
 	scripts/docker-engine.sh
 	scripts/build-images.sh
-	BTC_CONTAINERS=1 $(BIN)/pytest tests/contract tests/cli tests/integration -m containers
+	BTC_CONTAINERS=1 $(BIN)/pytest tests/contract tests/cli tests/integration -m containers --durations=15
 
 lint: venv
 	$(BIN)/ruff check aiobtclientapi tests scripts benchmarks

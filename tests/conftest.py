@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aiobtclientapi.testing._containers import target_param
+from aiobtclientapi.testing._containers import is_container_target, target_param
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids, one_transport_per_daemon
 from aiobtclientapi.testing._targets import Target
 
@@ -23,10 +23,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Container targets carry the `containers` mark: `make test-containers` selects them.
     # A module with ONE_TRANSPORT = True runs once per daemon: what it tests
     # doesn't depend on how the bytes travel (test_contract covers each transport).
+    # A module with IN_CONTAINER_MATRIX = False runs on the native daemons only: what it
+    # tests doesn't depend on the client's version (the contract suite covers every version).
     if "target" in metafunc.fixturenames:
         ids = all_target_ids()
         if getattr(metafunc.module, "ONE_TRANSPORT", False):
             ids = one_transport_per_daemon(ids)
+        if not getattr(metafunc.module, "IN_CONTAINER_MATRIX", True):
+            ids = [i for i in ids if not is_container_target(i)]
         metafunc.parametrize("target", [target_param(i) for i in ids], indirect=True, scope="session")
     elif "daemon_target" in metafunc.fixturenames:
         ids = all_target_ids(include_memory=False)
