@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-import time
 import urllib.parse
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -33,6 +32,7 @@ from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._qbittorrent import QbittorrentDaemon
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
+from tests.waiting import poll_until, until
 
 T = TypeVar("T")
 FILE_SIZE = 16 * 1024
@@ -103,20 +103,6 @@ async def raw_rows(api: APIBase, *infohashes: str) -> dict[str, dict[str, Any]]:
     return {row["hash"]: row for row in rows}
 
 
-async def eventually(read: Callable[[], Awaitable[T]], want: Callable[[T], bool], timeout: float = 15) -> T:
-    """Poll `read` until `want` holds for its value (with a deadline)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        value = await read()
-        if want(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Not so after {timeout}s: {value!r}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
-
-
 def requests_of(api: APIBase, operation: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[Counter[str]]]:
     async def count() -> Counter[str]:
         before = Counter(api.port.request_counts)
@@ -144,7 +130,7 @@ async def test_remove_with_and_without_data(native_api: APIBase, native: Qbittor
     assert await raw_rows(native_api, kept.infohash, deleted.infohash) == {}
     assert sorted(p.name for p in (location / kept.name).iterdir()) == ["file0.bin", "file1.bin", "file2.bin"]
     # The daemon deletes the files a moment after answering.
-    await eventually(lambda: asyncio.sleep(0, (location / deleted.name).exists()), lambda exists: not exists)
+    await until(lambda: not (location / deleted.name).exists(), "the data deleted")
     assert (sibling / "keep.bin").read_bytes() == b"x"
 
 
@@ -245,7 +231,9 @@ async def test_limits_round_trip(native_api: APIBase, native: QbittorrentDaemon,
     changes = await feed.poll()
     assert [(t.limit_down, t.limit_up) for t in changes.changed if t.infohash == torrent.infohash] == [(None, 1024)]
     await native_api.port.set_limits([torrent.infohash], RateLimits(down=5 * 1024))
-    changes = await eventually(feed.poll, lambda c: any(t.infohash == torrent.infohash for t in c.changed), timeout=10)
+    changes = await poll_until(
+        feed.poll, lambda c: any(t.infohash == torrent.infohash for t in c.changed), "the change fed", timeout=10
+    )
     assert [(t.limit_down, t.limit_up) for t in changes.changed if t.infohash == torrent.infohash] == [(5 * 1024, 1024)]
     await feed.close()
 
@@ -305,11 +293,13 @@ async def test_reannounce_announces_again(
     metainfo.write(tmp_path / "announced.torrent")
     response = await native_api.add(str(tmp_path / "announced.torrent"), location=str(native.download_dir))
     assert response.success, response.errors
-    first = await eventually(lambda: asyncio.sleep(0, tracker.announces[infohash]), lambda count: count >= 1)
+    first = await poll_until(
+        lambda: asyncio.sleep(0, tracker.announces[infohash]), lambda count: count >= 1, "an announce"
+    )
 
     reannounced = await native_api.reannounce(infohash)
     assert reannounced.reannounced == [infohash], reannounced.errors
-    await eventually(lambda: asyncio.sleep(0, tracker.announces[infohash]), lambda count: count > first)
+    await poll_until(lambda: asyncio.sleep(0, tracker.announces[infohash]), lambda count: count > first, "a reannounce")
 
 
 # --- what 500 torrents cost ----------------------------------------------------------------------
@@ -336,7 +326,7 @@ async def test_batches_cost_the_same_for_5_and_500(
     for cost_of_few, cost_of_many in zip(costs(few), costs(many), strict=True):
         assert await cost_of_few() == await cost_of_many()
     ours = {t.infohash for t in torrents}
-    await eventually(native_api.get_infohashes, lambda present: not ours & set(present))
+    await poll_until(native_api.get_infohashes, lambda present: not ours & set(present), "the torrents removed")
 
 
 # --- session (version-dependent: where the free space comes from) --------------------------------
@@ -403,7 +393,7 @@ async def _added_in_place(api: APIBase, torrent: TestTorrent, content: Path, *, 
     def settled(row: dict[str, Any]) -> bool:
         return not row["state"].startswith(("checking", "moving")) and row["progress"] == 1
 
-    row = await eventually(read, settled, timeout=30)
+    row = await poll_until(read, settled, "the torrent settled", timeout=30)
     assert (row["state"] in ("pausedUP", "stoppedUP")) is stopped, row["state"]
     assert _listing(content.parent) == before
 

@@ -8,14 +8,13 @@ the daemon's own programs (execute.capture), so the containers matter here.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
 import shutil
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,39 +23,17 @@ import pytest
 import torf
 
 from aiobtclientapi import APIBase, NoSuchTorrentError
-from aiobtclientapi._registry import parse_url
-from aiobtclientapi.adapters.rtorrent import RtorrentAdapter
 from aiobtclientapi.adapters.rtorrent import _wire as rtorrent_wire
 from aiobtclientapi.adapters.rtorrent import client as rtorrent_client
-from aiobtclientapi.application.ports import ConnectionOptions
 from aiobtclientapi.domain.session import RateLimits
 from aiobtclientapi.domain.torrent import TorrentState
-from aiobtclientapi.testing._containers import target_param
 from aiobtclientapi.testing._pool import TargetPool
-from aiobtclientapi.testing._rtorrent import RtorrentTarget, daemon_labels
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
+from tests.integration.test_rtorrent_listing import ids, session
 from tests.waiting import poll_until
 
 LIMITS = frozenset({"limit_down", "limit_up"})
-
-
-def ids(*transports: str) -> list[Any]:
-    return [target_param(f"{label}-{transport}") for label in daemon_labels() for transport in transports]
-
-
-@contextlib.asynccontextmanager
-async def session(pool: TargetPool, target_id: str) -> AsyncIterator[tuple[RtorrentTarget, RtorrentAdapter, APIBase]]:
-    """The target, an adapter of our own (for its request counts) and an API."""
-    rt = pool.get(target_id)
-    assert isinstance(rt, RtorrentTarget)
-    adapter = RtorrentAdapter(parse_url("rtorrent", rt.url), ConnectionOptions(timeout=30))
-    api = rt.make_api()
-    try:
-        yield rt, adapter, api
-    finally:
-        await adapter.disconnect()
-        await api.disconnect()
 
 
 async def add_checked(api: APIBase, torrents: list[TestTorrent], *, stopped: bool = True) -> list[str]:
