@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the demo start, when missing.
+# Installs the Debian packages the tests and the demo start (and zsh, for btclient's completion), when missing.
 set -euo pipefail
 
 declare -A packages=(
@@ -9,6 +9,7 @@ declare -A packages=(
     [rtorrent]=rtorrent
     [nginx]=nginx-light
     [openssl]=openssl
+    [zsh]=zsh
 )
 missing=()
 for binary in "${!packages[@]}"; do

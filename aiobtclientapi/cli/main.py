@@ -1,12 +1,17 @@
 """The btclient command.
 
 ``btclient CLIENT URL METHOD [ARGS...]`` calls METHOD on an API object for
-CLIENT at URL. ``KEY=VALUE`` arguments become keyword arguments, typed by the
+CLIENT at URL; ``btclient NAME METHOD [ARGS...]`` on the client named NAME in
+the config file (see ``config``). ``KEY=VALUE`` arguments become keyword arguments, typed by the
 parameter they feed (``stopped=yes`` a boolean, ``location=2024`` a path);
 the rest are positional, and so is everything after ``--``. The exit status
 is 0 when the call succeeded, 1 when it failed and 2 for a usage error.
 ``--json`` prints the result as JSON (see ``output.to_json``); ``watch`` runs
 until Ctrl-C, which ends it with status 0.
+
+A call starts quickly: ``--help``, usage errors, ``--list-clients`` and
+``--completion`` import neither aiohttp nor the adapters, and the rest is
+imported when the call needs it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -23,7 +29,7 @@ import textwrap
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TextIO
 
-from .._registry import URL_FORMATS
+from . import config
 from .output import error_json, event_json, format_call, print_result, to_json
 
 #: API methods btclient can call.
@@ -47,10 +53,14 @@ METHODS = (
     "call",
 )
 
+#: Seconds to wait for the client unless --timeout or the named client says otherwise.
+DEFAULT_TIMEOUT = 10.0
+
 _KEYWORD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
 
 def _epilog() -> str:
+    from .._registry import URL_FORMATS
     from ..domain.torrent import ATTRIBUTES
     from .tables import DEFAULT_COLUMNS
 
@@ -78,32 +88,56 @@ def _epilog() -> str:
     lines.append('as "inf"; get_torrents and watch then fetch every attribute but files, trackers and peers')
     lines.append("unless attributes= says otherwise.")
     lines.append("")
+    lines.append("named clients: [clients.NAME] tables in the config file (--config FILE, else")
+    lines.append(f"  {config.default_path()}): client, url, username, timeout, tls_verify, tls_ca_file, and")
+    lines.append("  one of password, password_env (a variable's name) or password_command (a list: program, arguments)")
+    lines.append("")
+    lines.append("passwords (the first given): the URL, --password-file, $" + config.PASSWORD_VARIABLE + ", the named")
+    lines.append("  client's, else a prompt when the URL or named client has a user name and stdin is a terminal")
+    lines.append("")
     lines.append("examples:")
-    lines.append("  btclient qbittorrent 'user:pass@localhost:8080' get_infohashes")
+    lines.append("  btclient seedbox get_infohashes")
+    lines.append("  btclient --password-file ~/.qb-password qbittorrent 'user@localhost:8080' get_infohashes")
     lines.append("  btclient transmission 'user:pass@localhost' add my.torrent stopped=true location=/data")
     lines.append("  btclient deluge 'user:pass@localhost' get_torrents attributes=name,state,files")
     lines.append("  btclient --json rtorrent localhost:5000 watch interval=5")
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Builds its long epilog only when help is printed: it imports the URL formats and attributes."""
+
+    def format_help(self) -> str:
+        self.epilog = _epilog()
+        return super().format_help()
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="btclient",
+        usage="%(prog)s [OPTIONS] {CLIENT URL | NAME} METHOD [ARGS ...]",
         description="Call an aiobtclientapi method on a BitTorrent client and print the response.",
-        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="print the library's log lines to stderr")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (watch, verify_wait: JSON Lines)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the client (default: 10)")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds to wait for the client (default: the named client's or 10)"
+    )
     parser.add_argument("--tls-ca-file", metavar="FILE", help="trust the CA certificates in this PEM file")
     parser.add_argument("--output", metavar="FILE", help="save a file the method returns (get_torrent_file) here")
     parser.add_argument(
         "--tls-no-verify", action="store_true", help="don't verify the server's TLS certificate (insecure)"
     )
-    parser.add_argument("client", metavar="CLIENT", help="deluge, qbittorrent, rtorrent or transmission")
-    parser.add_argument("url", metavar="URL", help="client URL (see below)")
-    parser.add_argument("method", metavar="METHOD", help="API method (see below)")
+    parser.add_argument("--config", metavar="FILE", help="the config file with the named clients")
+    parser.add_argument("--password-file", metavar="FILE", help="read the password from the first line of FILE")
+    parser.add_argument("--list-clients", action="store_true", help="print the named clients and exit")
+    parser.add_argument(
+        "--completion", choices=("bash", "zsh"), help="print the shell completion script for bash or zsh and exit"
+    )
+    # What the completion scripts call: the candidates for the command line up to the cursor.
+    parser.add_argument("--complete", metavar="LINE", help=argparse.SUPPRESS)
+    parser.add_argument("target", metavar="CLIENT", nargs="?", help="a client (then its URL) or a named client")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments, KEY=VALUE for keywords")
     return parser
 
@@ -154,7 +188,7 @@ def _typed(method: str, name: str, text: str, kind: Any) -> Any:
     return text  # paths, locations, names: as typed
 
 
-def _keyword_types(method: str) -> dict[str, Any]:
+def keyword_types(method: str) -> dict[str, Any]:
     """The keyword parameters of API method `method` and their types."""
     import inspect
     import typing
@@ -177,7 +211,7 @@ def split_arguments(method: str, args: Sequence[str]) -> tuple[list[Any], dict[s
     follows ``--``. ``call`` passes any keyword on, with booleans and numbers
     converted (the client's RPC decides what it takes).
     """
-    keyword_types = {} if method == "call" else _keyword_types(method)
+    types = {} if method == "call" else keyword_types(method)
     positional: list[Any] = []
     keywords: dict[str, Any] = {}
     rest = list(args)
@@ -193,10 +227,10 @@ def split_arguments(method: str, args: Sequence[str]) -> tuple[list[Any], dict[s
         name, text = match.groups()
         if method == "call":
             keywords[name] = parse_value(text)
-        elif name in keyword_types:
-            keywords[name] = _typed(method, name, text, keyword_types[name])
+        elif name in types:
+            keywords[name] = _typed(method, name, text, types[name])
         else:
-            known = ", ".join(keyword_types) or "none"
+            known = ", ".join(types) or "none"
             raise UsageError(f"{method}: unknown keyword argument {name!r} (known: {known}; use -- before a file name)")
     return positional, keywords
 
@@ -242,21 +276,116 @@ def _torrent_attributes(method: str, keywords: dict[str, Any], as_json: bool) ->
     return columns
 
 
-async def _run(
-    client: str,
-    url: str,
-    method: str,
-    args: Sequence[str],
-    connection: dict[str, Any],
-    out: TextIO,
-    as_json: bool,
-    output: str | None = None,
-) -> int:
-    import aiobtclientapi
+@dataclasses.dataclass
+class _Call:
+    """What the command line asks for: a method on a client, and how to reach it."""
 
+    client: str
+    url: str
+    method: str
+    args: list[str]
+    connection: dict[str, Any]
+    named: config.NamedClient | None = None
+    password_file: str | None = None
+
+
+def _call(options: argparse.Namespace) -> _Call:
+    """The call `options` describe; UsageError or config.ConfigError when they describe none."""
+    from .._registry import CLIENTS
+
+    words = list(options.args)
+    if options.target is None:
+        raise UsageError("the following arguments are required: CLIENT URL or NAME, METHOD")
+    named: config.NamedClient | None = None
+    if options.target in CLIENTS:
+        if not words:
+            raise UsageError(f"{options.target}: the URL is missing")
+        client, url = options.target, words.pop(0)
+    else:
+        clients = config.load(options.config)
+        named = clients.get(options.target)
+        if named is None:
+            from ..domain import errors
+
+            where = options.config or config.default_path()
+            known = ", ".join(clients) or f"none in {where}"
+            raise errors.ValueError(
+                f"Unknown client: {options.target!r} (clients: {', '.join(CLIENTS)}; named clients: {known})"
+            )
+        client, url = named.client, named.url
+    if not words:
+        raise UsageError("the METHOD is missing")
+    method = words.pop(0)
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    timeout = options.timeout if options.timeout is not None else (named.timeout if named else None)
+    connection = {
+        "timeout": timeout if timeout is not None else DEFAULT_TIMEOUT,
+        "tls_ca_file": options.tls_ca_file or (named.tls_ca_file if named else None),
+        "tls_verify": not options.tls_no_verify and (named.tls_verify if named else True),
+    }
+    return _Call(client, url, method, words, connection, named, options.password_file)
+
+
+def _credentials(call: _Call, stdin: TextIO) -> tuple[str | None, str | None]:
+    """``username``/``password`` arguments for api(): the named client's user, a password from elsewhere.
+
+    Nothing when the URL holds a password. A prompt when a user name is known
+    but no password, and stdin is a terminal.
+    """
+    from .._registry import parse_url
+
+    username = call.named.username if call.named else None
+    parsed = parse_url(call.client, call.url, username)
+    if parsed.password is not None:
+        return username, None
+    password = config.find_password(call.named, call.password_file)
+    if password is None and parsed.username is not None and stdin.isatty():
+        password = config.prompt_password(f"Password for {parsed.username} at {parsed}: ")
+    return username, password
+
+
+def _speaks_http(call: _Call) -> bool:
+    """Whether the call goes over HTTP (Deluge and rTorrent's SCGI don't: they never import aiohttp)."""
+    from .._registry import parse_url
+    from ..domain import errors
+
+    try:
+        return parse_url(call.client, call.url).scheme in ("http", "https")
+    except errors.Error:
+        return False  # the call reports it
+
+
+def _import_aiohttp() -> None:
+    """Import aiohttp without its default TLS contexts reading the system's CA certificates.
+
+    aiohttp builds two default contexts when it is imported, and each reads
+    the CA bundle: a third of a btclient call's start. btclient never uses
+    them: every HTTPS connection gets a context of its own from the adapters'
+    ``_tls`` module, which reads the bundle when a connection needs it. A
+    connection that did use a default context would fail verification, never
+    pass it unverified. Only btclient does this: it owns its process, while
+    the library shares one with its host.
+    """
+    if "aiohttp" in sys.modules:
+        return
+    import ssl
+
+    def no_default_certificates(context: ssl.SSLContext) -> None:
+        return None
+
+    ssl.SSLContext.set_default_verify_paths = no_default_certificates  # type: ignore[method-assign,assignment]
+    try:
+        import aiohttp  # noqa: F401
+    finally:
+        del ssl.SSLContext.set_default_verify_paths
+
+
+async def _run(call: _Call, out: TextIO, as_json: bool, output: str | None = None, stdin: TextIO | None = None) -> int:
+    method = call.method
     context = _Context(out, as_json)
     try:
-        positional, keywords = split_arguments(method, args)
+        positional, keywords = split_arguments(method, call.args)
         if method == "watch" and positional:
             raise UsageError(f"watch: takes no infohashes or other positional arguments, got {positional[0]!r}")
         columns = _torrent_attributes(method, keywords, as_json) if method in ("get_torrents", "watch") else None
@@ -266,8 +395,14 @@ async def _run(
     # Infohashes and paths stay strings; only call() passes typed positional values on.
     if method == "call":
         positional = [positional[0], *(parse_value(a) for a in positional[1:])] if positional else []
+    import aiobtclientapi
+
     try:
-        api = aiobtclientapi.api(client, url, **connection)
+        username, password = _credentials(call, stdin or sys.stdin)
+        api = aiobtclientapi.api(call.client, call.url, username=username, password=password, **call.connection)
+    except config.ConfigError as exc:
+        print(f"btclient: error: {exc}", file=sys.stderr)
+        return 2
     except aiobtclientapi.Error as exc:
         if as_json:
             context.print(error_json(exc))
@@ -394,44 +529,90 @@ async def _until_interrupted(work: Coroutine[Any, Any, int]) -> int:
             signal.signal(signal.SIGINT, previous)
 
 
-def _options(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = _parser()
-    options = parser.parse_args(argv)
-    if options.method not in METHODS:
-        parser.error(f"unknown method {options.method!r} (choose from {', '.join(METHODS)})")
-    return options
+def _list_clients(options: argparse.Namespace, out: TextIO) -> int:
+    """The named clients, a line each: name, client, URL (its password masked)."""
+    from ..domain.url import mask_password
+
+    clients = config.load(options.config)
+    width = max((len(name) for name in clients), default=0)
+    for name, named in clients.items():
+        print(f"{name:<{width}}  {named.client:<12}  {mask_password(named.url)}", file=out)
+    return 0
 
 
-async def _run_options(options: argparse.Namespace, out: TextIO) -> int:
-    connection = {
-        "timeout": options.timeout,
-        "tls_ca_file": options.tls_ca_file,
-        "tls_verify": not options.tls_no_verify,
-    }
-    return await _run(
-        options.client, options.url, options.method, options.args, connection, out, options.json, options.output
-    )
+def _command(options: argparse.Namespace, out: TextIO) -> int | _Call:
+    """Run what needs no client (--list-clients, --completion, --complete), or the call to make."""
+    from ..domain import errors
+
+    try:
+        if options.list_clients:
+            return _list_clients(options, out)
+        if options.completion is not None:
+            from .completion import script
+
+            out.write(script(options.completion))
+            return 0
+        if options.complete is not None:
+            from .completion import candidates
+
+            for candidate in candidates(options.complete):
+                print(candidate, file=out)
+            return 0
+        return _call(options)
+    except (UsageError, config.ConfigError) as exc:
+        print(f"btclient: error: {exc}", file=sys.stderr)
+        return 2
+    except errors.Error as exc:  # an unknown client, as api() reports it
+        print(error_json(exc) if options.json else f">>> ERROR: {exc}", file=out)
+        return 2
 
 
-async def amain(argv: Sequence[str], out: TextIO) -> int:
+async def amain(argv: Sequence[str], out: TextIO, stdin: TextIO | None = None) -> int:
     """btclient inside a running event loop, printing to `out`: for tests and embedding."""
-    return await _run_options(_options(argv), out)
+    options = _parser().parse_args(argv)
+    call = _command(options, out)
+    if isinstance(call, int):
+        return call
+    return await _run(call, out, options.json, options.output, stdin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = _options(argv)
+    options = _parser().parse_args(argv)
+    call = _command(options, sys.stdout)
+    if isinstance(call, int):
+        return call
     if options.debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger = logging.getLogger("aiobtclientapi")
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
+    if _speaks_http(call):
+        _import_aiohttp()
     try:
-        return asyncio.run(_run_options(options, sys.stdout))
+        return asyncio.run(_run(call, sys.stdout, options.json, options.output))
     except KeyboardInterrupt:
         # watch ends with Ctrl-C by design (this covers a Ctrl-C before its handler is set up).
-        return 0 if options.method == "watch" else 130
+        return 0 if call.method == "watch" else 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): nothing left to print to.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def run() -> None:
+    """The ``btclient`` command: :func:`main`, then the quickest exit.
+
+    Tearing the interpreter down (freeing aiohttp's hundreds of objects and
+    modules) takes a sixth of a short call. btclient has nothing left to
+    finalize by then (the event loop is closed, files are closed), so it
+    flushes its output and leaves with ``os._exit``. :func:`main` itself
+    returns, for callers in the same process.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 1
+    os._exit(code)
