@@ -33,6 +33,7 @@ def _structlog_logger(context: dict[str, Any]) -> Any:
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,  # exception(): the traceback as a field
             structlog.processors.KeyValueRenderer(key_order=["event", "client", "url"], drop_missing=True),
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
