@@ -6,6 +6,7 @@ import math
 import re
 from typing import ClassVar
 
+from ._compose import compose
 from ._registry import CLIENTS, client_names, client_spec, parse_url
 from .application._poller import PollPolicy
 from .application.api import APIBase
@@ -34,8 +35,6 @@ class _ClientAPI(APIBase):
         tls_fingerprint: str | None = None,
         policy: PollPolicy | None = None,
     ) -> None:
-        from .container import compose  # lazy: dependency-injector
-
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
             raise errors.ValueError(f"Invalid timeout: {timeout!r}")
         if tls_fingerprint is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", tls_fingerprint.replace(":", "")):

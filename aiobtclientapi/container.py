@@ -12,27 +12,20 @@ the provider in a with-block::
     with container.port.override(providers.Factory(MemoryAdapter)):
         api = aiobtclientapi.api("transmission", "localhost")  # in memory
 
-Adapters are imported only when one is built.
+Adapters are imported only when one is built. An API object made while this
+module isn't imported gets the same defaults without it (``_compose.py``):
+nothing can have overridden a provider then.
 """
 
 from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from ._registry import CLIENTS, ClientSpec
+from ._compose import build_adapter, build_fetcher
+from ._registry import CLIENTS
 from .application._sources import TorrentFetcher
 from .application.ports import ClientPort, ConnectionOptions
 from .domain.url import ClientURL
-
-
-def _build_adapter(spec: ClientSpec, url: ClientURL, options: ConnectionOptions) -> ClientPort:
-    return spec.adapter_class()(url, options)
-
-
-def _build_fetcher(options: ConnectionOptions) -> TorrentFetcher:
-    from .adapters._http import TorrentDownloader
-
-    return TorrentDownloader(options)
 
 
 class Container(containers.DeclarativeContainer):
@@ -41,9 +34,9 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration()
     port = providers.Selector(
         config.client,
-        **{name: providers.Factory(_build_adapter, spec) for name, spec in CLIENTS.items()},
+        **{name: providers.Factory(build_adapter, spec) for name, spec in CLIENTS.items()},
     )
-    fetch = providers.Factory(_build_fetcher)
+    fetch = providers.Factory(build_fetcher)
 
 
 container = Container()
