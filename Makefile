@@ -36,6 +36,7 @@ demo: venv daemons
 
 bench: venv daemons
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.cold_start
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
