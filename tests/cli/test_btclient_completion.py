@@ -78,10 +78,13 @@ class TestCandidates:
         assert completion.candidates("btclient 'tr") == []
 
 
-def _environment(config_home: Path) -> dict[str, str]:
-    # The shells find the btclient under test first.
+def _run_in(shell: list[str], config_home: Path) -> list[str]:
+    """The lines a shell script prints; the shell finds the btclient under test first."""
     path = f"{Path(BTCLIENT).parent}{os.pathsep}{os.environ['PATH']}"
-    return {**os.environ, "PATH": path, "XDG_CONFIG_HOME": str(config_home)}
+    env = {**os.environ, "PATH": path, "XDG_CONFIG_HOME": str(config_home)}
+    result = subprocess.run(shell, capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
 
 
 def test_bash_completes_methods_named_clients_and_keywords(config_home: Path) -> None:
@@ -101,11 +104,7 @@ try "btclient transmission localhost get_inf"
 try "btclient se"
 try "btclient seedbox add a.torrent sto"
 """
-    result = subprocess.run(
-        [bash, "--norc", "-c", script], capture_output=True, text=True, env=_environment(config_home), check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert _run_in([bash, "--norc", "-c", script], config_home) == [
         "complete -o default -F _btclient_complete btclient",
         "get_infohashes",
         "seedbox second",
@@ -128,11 +127,7 @@ try "btclient transmission localhost get_inf"
 try "btclient se"
 try "btclient seedbox add a.torrent sto"
 """
-    result = subprocess.run(
-        [zsh, "-f", "-c", script], capture_output=True, text=True, env=_environment(config_home), check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert _run_in([zsh, "-f", "-c", script], config_home) == [
         "_btclient",
         "get_infohashes [ ]",
         "seedbox second [ ]",
