@@ -154,14 +154,21 @@ def _named_client(name: str, table: Any, path: Path) -> NamedClient:
     )
 
 
-def _url_has_password(url: str) -> bool:
-    authority = url.partition("://")[2] if "://" in url else url
-    credentials, at, _ = authority.rpartition("@")
-    return bool(at) and ":" in credentials
+def _url_has_password(named: NamedClient, path: Path) -> bool:
+    """Whether the named client's URL holds a password, parsed as the client's API parses it."""
+    from .._registry import parse_url
+    from ..domain import errors
+
+    try:
+        return parse_url(named.client, named.url).password is not None
+    except errors.ValueError as exc:  # its message masks the password
+        raise ConfigError(f"{path}: [clients.{named.name}]: {exc}") from None
 
 
 def _check_permissions(clients: Any, path: Path, mode: int) -> None:
-    holds_password = any(c.password is not None or _url_has_password(c.url) for c in clients)
+    # Every URL is parsed: one the client's API would refuse is a mistake in the file.
+    in_urls = [_url_has_password(c, path) for c in clients]
+    holds_password = any(in_urls) or any(c.password is not None for c in clients)
     runs_command = any(c.password_command is not None for c in clients)
     permissions = stat.S_IMODE(mode)
     fix = f"run: chmod 600 {path}"
@@ -192,17 +199,15 @@ def named_password(named: NamedClient, environ: Mapping[str, str] | None = None)
             raise ConfigError(f"[clients.{named.name}]: password_env {named.password_env} is not set")
         return environ[named.password_env]
     if named.password_command is not None:
-        return _run_password_command(named)
+        return _run_password_command(named.name, named.password_command)
     return None
 
 
-def _run_password_command(named: NamedClient) -> str:
-    program = named.password_command[0] if named.password_command else ""
-    where = f"[clients.{named.name}]: password_command {program!r}"
-    assert named.password_command is not None
+def _run_password_command(name: str, command: tuple[str, ...]) -> str:
+    where = f"[clients.{name}]: password_command {command[0]!r}"
     try:
         done = subprocess.run(
-            named.password_command,
+            command,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

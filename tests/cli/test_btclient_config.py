@@ -290,6 +290,10 @@ class TestConfigFile:
             ('[clients.deluge]\nclient = "deluge"\nurl = "x"\n', "'deluge' is a client's name"),
             ('[clients.box]\nclient = "deluge"\nurl = "x"\npassword_command = []\n', "must be a list of strings"),
             ('[servers.box]\nclient = "deluge"\n', "unknown table or key 'servers'"),
+            (
+                '[clients.box]\nclient = "deluge"\nurl = "me:hunter2@localhost:notaport"\n',
+                "[clients.box]: Invalid deluge URL: invalid port: me:***@localhost:notaport",
+            ),
         ],
     )
     def test_mistakes_are_usage_errors(self, tmp_path: Path, text: str, message: str) -> None:
