@@ -126,20 +126,30 @@ class TorrentChanges(msgspec.Struct, frozen=True, kw_only=True):
     client said are gone. ``present``: every infohash the client has now, when
     the reply tells; those the services knew and that are missing from it
     are gone too. ``None``: the reply doesn't tell.
+
+    ``resumed``: this poll lists everything again after a break in what the
+    feed followed (a new connection, a new daemon session or login, a cursor
+    the client no longer knows): the client may have restarted and not have
+    loaded all its torrents yet, so those missing from ``present`` are not
+    known to be gone.
     """
 
     changed: list[Torrent]
     removed: list[str] = []
     present: frozenset[str] | None = None
+    resumed: bool = False
 
 
 class ChangeFeed(Protocol):
     """A client's cheapest way to learn what changed, one poll at a time.
 
     The first poll after the feed is made, and the first after the
-    connection was lost, report every torrent (``present`` set). A poll
-    raises :class:`~errors.ConnectionError` when the client can't be reached;
-    the next one connects again.
+    connection was lost, report every torrent (``present`` set); every such
+    poll but the first is ``resumed``, however the feed noticed the break
+    (a failed poll, a new connection, a daemon that no longer knows the
+    feed's session or cursor). A poll raises
+    :class:`~errors.ConnectionError` when the client can't be reached; the
+    next one connects again.
     """
 
     #: Set when the client pushed news (e.g. Deluge's events): the services

@@ -848,7 +848,8 @@ class TorrentService:
         connection is retried with backoff, and the first poll on the new one
         reports what changed meanwhile. A restarted daemon may answer before
         it has loaded its torrents: a torrent missing from the first listing
-        after a reconnect is reported removed only if the client still
+        after a break (a reconnect, or a restart the feed noticed between two
+        polls) is reported removed only if the client still
         doesn't have it ``policy.timeout`` seconds later (asked directly).
         An AuthenticationError ends it.
         """
@@ -860,14 +861,12 @@ class TorrentService:
             raise errors.ValueError(f"Invalid interval: {interval!r}")
         feed = self.port.change_feed(names)
         known: dict[str, Torrent] = {}
-        # Missing after a reconnect, by when that was noticed: not yet removed.
+        # Missing after a break, by when that was noticed: not yet removed.
         missing: dict[str, float] = {}
         try:
             changes = await feed.poll()  # a client that can't be reached at all is an error
-            connections = self.port.connections
             while True:
-                reconnected, connections = self.port.connections != connections, self.port.connections
-                for event in self._events(known, changes, missing, reconnected=reconnected):
+                for event in self._events(known, changes, missing):
                     yield event
                 for event in await self._settle_missing(known, missing, names):
                     yield event
@@ -892,7 +891,7 @@ class TorrentService:
     async def _settle_missing(
         self, known: dict[str, Torrent], missing: dict[str, float], names: frozenset[str]
     ) -> list[TorrentEvent]:
-        """Removed events for the torrents missing since a reconnect that the
+        """Removed events for the torrents missing since a break that the
         client still lacks after ``policy.timeout``; what changed of the others."""
         for infohash in [h for h in missing if h not in known]:
             del missing[infohash]  # reported removed by the client meanwhile
@@ -923,17 +922,15 @@ class TorrentService:
         known: dict[str, Torrent],
         changes: TorrentChanges,
         missing: dict[str, float],
-        *,
-        reconnected: bool = False,
     ) -> list[TorrentEvent]:
         """The events `changes` make of what was `known` (updated). Torrents
         absent from ``changes.present`` are removed, except those `missing`
-        since a reconnect (added to it when `reconnected`), which wait there."""
+        since a break (added to it when the changes are ``resumed``), which wait there."""
         events: list[TorrentEvent] = []
         gone = set(changes.removed)
         if changes.present is not None:
             absent = known.keys() - changes.present - gone
-            if reconnected:
+            if changes.resumed:
                 now = time.monotonic()
                 for infohash in absent:
                     missing.setdefault(infohash, now)

@@ -422,5 +422,41 @@ async def test_watch_rides_out_a_daemon_restart(target: Target, new_torrent) -> 
             await target.raw_remove(actions, [kept.infohash, added.infohash])
 
 
+async def test_a_restart_between_two_polls_is_a_break(target: Target, new_torrent) -> None:  # type: ignore[no-untyped-def]
+    # The daemon restarts while nothing polls (a watch waiting out its
+    # interval): the next poll must say it follows a break, or a torrent the
+    # daemon has not loaded again yet would be reported removed. rTorrent
+    # serves no request before its session is loaded; the other three can
+    # answer first, and each shows a restart in its own way (a new session id,
+    # a refused cookie and a forgotten rid, a closed connection).
+    if target.daemon is None:
+        pytest.skip("the memory client has no daemon to restart")
+    daemon = target.daemon
+    torrent: TestTorrent = new_torrent()
+    api = target.make_api()
+    async with api:
+        response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+        assert response.success, response.errors
+        feed = api.port.change_feed(frozenset({"name", "state"}))
+        try:
+            first = await feed.poll()
+            assert first.present is not None and torrent.infohash in first.present
+            assert not first.resumed  # nothing was known before it
+            assert not (await feed.poll()).resumed
+            await asyncio.to_thread(restart_gracefully, daemon)
+            after = await feed.poll()
+            assert after.present is not None
+            if target.client == "rtorrent":
+                assert torrent.infohash in after.present
+            else:
+                assert after.resumed
+            # Back to telling changes only: the next poll follows no break.
+            await until_listed(target, api, [torrent.infohash])
+            assert not (await feed.poll()).resumed
+        finally:
+            await feed.close()
+            await target.raw_remove(api, [torrent.infohash])
+
+
 def _added(event: TorrentEvent, infohash: str) -> bool:
     return isinstance(event, TorrentAdded) and event.infohash == infohash

@@ -264,9 +264,8 @@ async def test_a_torrent_missing_after_a_reconnect_is_removed_only_if_it_stays_m
         async for event in stream:
             events.append(event)
             if len(events) == 2:
-                # Reconnected to a daemon that lists nothing yet.
-                port.connections += 1
-                port.feed_script = [TorrentChanges(changed=[], present=frozenset())]
+                # After a break (a reconnect, a restart), a daemon that lists nothing yet.
+                port.feed_script = [TorrentChanges(changed=[], present=frozenset(), resumed=True)]
             if isinstance(event, TorrentRemoved):
                 break
     assert events[2:] == [TorrentRemoved(infohash=B)]  # A was never reported removed

@@ -96,13 +96,15 @@ class DelugeChangeFeed:
             for infohash in still:  # removed meanwhile
                 del rows[infohash]
             changed_ids = [infohash for infohash in changed_ids if infohash in rows]
-        self._rows, self._session = rows, session
+        previous, self._session = self._session, session
+        self._rows = rows
         to_torrent = self._to_torrent
         changed: list[Torrent] = [
             to_torrent(infohash, decode_listing_row(rows[infohash], where)) for infohash in changed_ids
         ]
         # Every reply lists every torrent: removals are what `present` lacks.
-        return TorrentChanges(changed=changed, present=frozenset(rows))
+        # A new connection after the feed's first poll follows a break.
+        return TorrentChanges(changed=changed, present=frozenset(rows), resumed=everything and previous is not None)
 
     async def close(self) -> None:
         # The daemon can't forget an interest: its events are dropped on arrival.

@@ -784,6 +784,8 @@ class QbittorrentFeed:
         self._keys = frozenset[str]().union(*(ATTRIBUTE_KEYS.get(name, ()) for name in self._attributes))
         self._rid = 0
         self._connections = -1
+        #: Whether a poll succeeded yet: a full update after it follows a break.
+        self._polled = False
         #: Merged rows by torrent ID: only the keys the listing reads.
         self._rows: dict[str, dict[str, Any]] = {}
         self._sent: dict[str, Torrent] = {}
@@ -834,7 +836,9 @@ class QbittorrentFeed:
         present = frozenset(self._infohash(i, row) for i, row in self._rows.items()) if data.full_update else None
         if data.full_update and "is_private" in self._attributes:
             adapter._forget_private(set(self._rows))
-        return TorrentChanges(changed=changed, removed=removed, present=present)
+        # A full update after the first: a new connection or login, or a rid the daemon forgot (restarted).
+        resumed, self._polled = data.full_update and self._polled, True
+        return TorrentChanges(changed=changed, removed=removed, present=present, resumed=resumed)
 
     async def _changed(self, torrent_ids: set[str]) -> list[Torrent]:
         rows: list[ListingRow] = []

@@ -645,6 +645,8 @@ class RtorrentFeed:
         self._seen: dict[str, dict[str, Any]] = {}
         #: Torrents that were magnets' meta downloads at the last poll.
         self._meta: set[str] = set()
+        #: adapter.connections at the last poll; None before the first.
+        self._connections: int | None = None
 
     async def poll(self) -> TorrentChanges:
         try:
@@ -671,7 +673,10 @@ class RtorrentFeed:
             self._seen = {h: values for h, values in self._seen.items() if h in present_wire}
             self._meta = {row.hash for row in rows if row.is_meta}
         changed = [_wire.to_torrent(row, self._attributes) for row in rows]
-        return TorrentChanges(changed=changed, present=frozenset(t.infohash for t in changed))
+        # A new connection after the first poll follows a break.
+        previous, self._connections = self._connections, self._adapter.connections
+        resumed = previous is not None and previous != self._connections
+        return TorrentChanges(changed=changed, present=frozenset(t.infohash for t in changed), resumed=resumed)
 
     async def close(self) -> None:
         pass

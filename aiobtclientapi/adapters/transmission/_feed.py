@@ -13,6 +13,9 @@ everything again whenever the window or the ids may have been missed:
   idle torrent (the trackers' swarm counts and messages);
 - when a reply maps a known id to another hash.
 
+Every such listing but the first is ``resumed``: the restarted daemon may not
+have loaded all its torrents yet.
+
 What older daemons don't report in recently-active [V]: label changes before
 4.1.0 (fixed by transmission#8029), download-dir changes on 3.00 (only its
 editDate moves). For those attributes each quiet poll adds one torrent-get of
@@ -26,6 +29,8 @@ import asyncio
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from ...application.ports import TorrentChanges
 from ...domain import errors
@@ -76,6 +81,7 @@ class TransmissionFeed:
         return fields
 
     async def poll(self) -> TorrentChanges:
+        resumed = False  # a listing forced by ids that stopped matching follows a break
         for _ in range(3):
             await self._adapter.connect()
             epoch = self._current_epoch()
@@ -89,12 +95,15 @@ class TransmissionFeed:
             try:
                 changes = await (self._full() if full else self._quiet())
             except _IdsVoid:
-                self._ids = None
+                self._ids, resumed = None, True
                 continue
             if self._current_epoch() != epoch and not full:
                 # Reconnected or restarted during the poll: the ids may be another session's.
-                self._ids = None
+                self._ids, resumed = None, True
                 continue
+            if full and self._listed_at > 0 and (resumed or self._current_epoch() != self._epoch):
+                # Not the first listing, and on another connection or daemon session than the last poll.
+                changes = msgspec.structs.replace(changes, resumed=True)
             self._epoch = self._current_epoch()
             self._polled_at = now
             if full:
