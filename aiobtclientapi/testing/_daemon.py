@@ -228,6 +228,11 @@ class Daemon:
         self.stop()
         self.start()
 
+    def saving_state(self) -> bool:
+        """Whether the daemon is writing its state file now (a graceful stop
+        then may not save what changed since); false where nothing tells."""
+        return False
+
     # --- faults (native or container alike) -----------------------------------
     def kill(self) -> None:
         """SIGKILL the daemon (frozen or not) and wait until it is gone; :meth:`start` brings it back."""

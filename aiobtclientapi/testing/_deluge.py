@@ -98,6 +98,13 @@ class DelugeDaemon(Daemon):
         """Whether the daemon stores (and checks) scrypt hashes in its auth file: 2.2.1+."""
         return self.version_tuple >= (2, 2, 1)
 
+    def saving_state(self) -> bool:
+        # deluged saves torrents.state after each add or remove and on a
+        # graceful stop, each time in a thread, and skips a save while one is
+        # still being written: a stop then keeps the state of that earlier
+        # save, without what was added since. The file being written:
+        return (self.config_dir / "state" / "torrents.state.tmp").exists()
+
     @property
     def cert_path(self) -> Path:
         """The self-signed certificate the daemon makes on first start."""

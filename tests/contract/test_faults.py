@@ -33,7 +33,7 @@ from aiobtclientapi.adapters.transmission.client import TransmissionAdapter
 from aiobtclientapi.application.ports import AddOptions, AddOutcome
 from aiobtclientapi.domain.source import TorrentSource
 from aiobtclientapi.testing._containers import target_param
-from aiobtclientapi.testing._daemon import Daemon
+from aiobtclientapi.testing._daemon import Daemon, wait_until
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids
 from aiobtclientapi.testing._qbittorrent import QbittorrentTarget
 from aiobtclientapi.testing._targets import Target
@@ -77,6 +77,9 @@ def _stop_gracefully(daemon: Daemon) -> None:
 
 
 def restart_gracefully(daemon: Daemon) -> None:
+    """Stop the daemon gracefully and start it again. Not while it writes its
+    state: Deluge would then not save its current torrents on the way out."""
+    wait_until(lambda: not daemon.saving_state(), RELOAD_WITHIN, f"{daemon.label} to save its state")
     _stop_gracefully(daemon)
     daemon.start()
 
@@ -91,7 +94,10 @@ async def until_listed(target: Target, api: APIBase, infohashes: Sequence[str]) 
         if not missing:
             return listed
         if time.monotonic() > deadline:
-            raise AssertionError(f"{len(missing)} torrents not listed {RELOAD_WITHIN}s after the restart: {missing}")
+            log = target.daemon.log_tail(20) if target.daemon is not None else ""
+            raise AssertionError(
+                f"{len(missing)} torrents not listed {RELOAD_WITHIN}s after the restart: {missing}\n{log}"
+            )
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 1.0)
 
