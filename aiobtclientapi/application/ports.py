@@ -186,10 +186,6 @@ class ClientPort(Protocol):
         """Requests sent to the client so far, by its name for them (RPC method, Web API path)."""
 
     @property
-    def connections(self) -> int:
-        """Connections made so far: one more after every reconnect."""
-
-    @property
     def bytes_received(self) -> int:
         """Bytes of the client's replies received so far (bodies, as decompressed for HTTP)."""
 

@@ -346,8 +346,6 @@ class FakePort:
 
     #: The fake daemon sends no bytes.
     bytes_received = 0
-    #: Tests raise it to simulate a reconnect.
-    connections = 1
 
     @property
     def status(self) -> ConnectionStatus:
