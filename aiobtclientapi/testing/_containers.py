@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import uuid
@@ -193,9 +194,27 @@ class ContainerProcess:
         return self._exit_code
 
     def kill(self) -> None:
+        # `docker kill` SIGKILLs only docker-init and, on a paused container,
+        # unpauses it: the thawed daemon can still answer a request it had read
+        # before the kernel ends the rest of the container. So every process
+        # gets its SIGKILL first, directly; on a frozen one it is pending and
+        # wins as soon as it is thawed, as a native killpg() would.
+        wrapped = self.container.get_wrapped_container()
+        for pid in self._host_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         # A paused container can be killed; it is then no longer paused.
         with contextlib.suppress(Exception):
-            self.container.get_wrapped_container().kill()
+            wrapped.kill()
+
+    def _host_pids(self) -> list[int]:
+        """The host PIDs of the container's processes (none if it is gone)."""
+        try:
+            top = self.container.get_wrapped_container().top(ps_args="-o pid")
+        except Exception:  # exited or removed: nothing left to kill
+            return []
+        column = [title.strip().upper() for title in top["Titles"]].index("PID")
+        return [int(row[column]) for row in top.get("Processes") or []]
 
     def freeze(self) -> None:
         self.container.get_wrapped_container().pause()
