@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from aiobtclientapi.testing._containers import is_container_target, target_param
+from aiobtclientapi.testing._daemon import Daemon
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids, one_transport_per_daemon
 from aiobtclientapi.testing._targets import Target
 
@@ -39,14 +40,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(autouse=True)
 def _daemon_survives(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail the test during which a target's daemon died, and start it again for the next."""
+    """Fail the test during which a daemon died, and start it again for the next.
+
+    The daemon is a target's, or a module's own (a fixture named ``daemon``).
+    """
     yield
+    daemons: list[Daemon] = []
     for name in ("target", "daemon_target"):
-        if name in request.fixturenames:
-            daemon = request.getfixturevalue(name).daemon
-            report = daemon.revive() if daemon is not None else None
-            if report is not None:
-                pytest.fail(report, pytrace=False)
+        if name in request.fixturenames and (daemon := request.getfixturevalue(name).daemon) is not None:
+            daemons.append(daemon)
+    if "daemon" in request.fixturenames and isinstance(own := request.getfixturevalue("daemon"), Daemon):
+        daemons.append(own)
+    for daemon in daemons:
+        report = daemon.revive()
+        if report is not None:
+            pytest.fail(report, pytrace=False)
 
 
 @pytest.fixture(scope="session")

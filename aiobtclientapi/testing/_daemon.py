@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +35,26 @@ PACKAGES = {
 DAEMON_ENVIRONMENT = {"PYTHONFAULTHANDLER": "1"}
 
 _apt_updated = False
+
+
+#: Signals that mean the daemon crashed, rather than was stopped or killed.
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
+
+
+def ending_signal(code: int) -> signal.Signals | None:
+    """The signal that ended a process, from its exit code: -N natively, 128 + N
+    from docker-init in a container; None for a plain exit."""
+    number = -code if code < 0 else code - 128 if code > 128 else 0
+    try:
+        return signal.Signals(number) if number else None
+    except ValueError:
+        return None
+
+
+def crash_signal(code: int) -> signal.Signals | None:
+    """The signal of a crash (segmentation fault, abort…) that ended a process, else None."""
+    ending = ending_signal(code)
+    return ending if ending in CRASH_SIGNALS else None
 
 
 def free_port() -> int:
@@ -204,17 +225,34 @@ class Daemon:
 
     # --- lifecycle ------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
+        """Start the daemon and wait until it answers.
+
+        A daemon that crashes while starting is started once more, with a
+        warning that shows its log: Deluge 2.2 sometimes does, loading a long
+        state file (README, "Client bugs worth knowing"), and a service
+        manager would restart it. A second crash, or any other exit, raises.
+        """
         if self.process is None:
             self.prepare()
-        self.clear_leftovers()
-        self.process = self.runner.spawn(self.command(), self.log_path, self.workdir)
-        try:
-            wait_until(self._ready_or_dead, timeout, f"{self.client} to answer")
-        except RuntimeError:
-            self.stop()
-            raise RuntimeError(f"{self.client} did not start:\n{self.log_tail()}") from None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"{self.client} exited with {self.process.poll()}:\n{self.log_tail()}")
+        for attempt in (1, 2):
+            self.clear_leftovers()
+            self.process = self.runner.spawn(self.command(), self.log_path, self.workdir)
+            try:
+                wait_until(self._ready_or_dead, timeout, f"{self.client} to answer")
+            except RuntimeError:
+                self.stop()
+                raise RuntimeError(f"{self.client} did not start:\n{self.log_tail()}") from None
+            code = self.process.poll()
+            if code is None:
+                return
+            crash = crash_signal(code)
+            if crash is None or attempt == 2:
+                raise RuntimeError(f"{self.client} exited with {code}:\n{self.log_tail()}")
+            warnings.warn(
+                f"{self.label or self.client} crashed with {crash.name} while starting and was started again;"
+                f" the end of its log:\n{self.log_tail(24)}",
+                stacklevel=2,
+            )
 
     def _ready_or_dead(self) -> bool:
         assert self.process is not None
@@ -259,7 +297,8 @@ class Daemon:
         """
         if self.process is None or (code := self.process.poll()) is None:
             return None
-        ending = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
+        by = ending_signal(code)
+        ending = f"was killed by {by.name}" if by is not None else f"exited with {code}"
         report = f"{self.label or self.client} {ending}; the end of its log:\n{self.log_tail()}"
         self.start()
         return report

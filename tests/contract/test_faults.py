@@ -33,7 +33,7 @@ from aiobtclientapi.adapters.transmission.client import TransmissionAdapter
 from aiobtclientapi.application.ports import AddOptions, AddOutcome
 from aiobtclientapi.domain.source import TorrentSource
 from aiobtclientapi.testing._containers import target_param
-from aiobtclientapi.testing._daemon import Daemon, wait_until
+from aiobtclientapi.testing._daemon import Daemon, ending_signal, wait_until
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids
 from aiobtclientapi.testing._qbittorrent import QbittorrentTarget
 from aiobtclientapi.testing._targets import Target
@@ -71,8 +71,7 @@ def _stop_gracefully(daemon: Daemon) -> None:
     assert process is not None
     code = process.poll()
     assert code is not None, f"{daemon.label} still runs after stop()"
-    # Native: -9 from Popen; in a container docker-init reports 128 + 9.
-    if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+    if ending_signal(code) is signal.SIGKILL:
         warnings.warn(f"{daemon.label} hung after SIGTERM and was killed:\n{daemon.log_tail(6)}", stacklevel=2)
 
 

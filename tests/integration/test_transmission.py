@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,49 @@ def test_a_dead_daemon_is_reported_and_started_again(tmp_path: Path) -> None:
         assert daemon.is_ready()
     finally:
         daemon.stop()
+
+
+class _CrashingWhileStarting(transmission.TransmissionDaemon):
+    """A transmission-daemon whose first `crashes` starts die of a segmentation fault."""
+
+    def __init__(self, workdir: Path, crashes: int) -> None:
+        super().__init__(workdir)
+        self.crashes = crashes
+
+    def command(self) -> Sequence[str]:
+        if self.crashes:
+            self.crashes -= 1
+            return ["sh", "-c", "kill -SEGV $$"]
+        return super().command()
+
+
+def test_a_daemon_that_crashes_while_starting_is_started_once_more(tmp_path: Path) -> None:
+    # Deluge 2.2 sometimes crashes loading its state: the tests go on with a
+    # warning that shows the crash, as a service manager would restart it.
+    daemon = _CrashingWhileStarting(tmp_path / "once", crashes=1)
+    with pytest.warns(UserWarning, match="transmission crashed with SIGSEGV while starting and was started again"):
+        daemon.start()
+    try:
+        assert daemon.is_ready()
+        assert daemon.process is not None and daemon.process.poll() is None
+    finally:
+        daemon.stop()
+
+    # Twice is a daemon that can't start.
+    daemon = _CrashingWhileStarting(tmp_path / "twice", crashes=2)
+    with pytest.warns(UserWarning, match="crashed with SIGSEGV"), pytest.raises(RuntimeError, match="exited with -11"):
+        daemon.start()
+
+
+def test_a_daemon_that_exits_while_starting_is_not_started_again(tmp_path: Path) -> None:
+    class ExitingAtOnce(transmission.TransmissionDaemon):
+        def command(self) -> Sequence[str]:
+            return ["sh", "-c", "exit 3"]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError, match="exited with 3"):
+            ExitingAtOnce(tmp_path).start()
 
 
 async def test_a_failed_add_request_fails_its_torrent_alone(
