@@ -51,12 +51,6 @@ def ending_signal(code: int) -> signal.Signals | None:
         return None
 
 
-def crash_signal(code: int) -> signal.Signals | None:
-    """The signal of a crash (segmentation fault, abort…) that ended a process, else None."""
-    ending = ending_signal(code)
-    return ending if ending in CRASH_SIGNALS else None
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -245,8 +239,8 @@ class Daemon:
             code = self.process.poll()
             if code is None:
                 return
-            crash = crash_signal(code)
-            if crash is None or attempt == 2:
+            crash = ending_signal(code)
+            if crash is None or crash not in CRASH_SIGNALS or attempt == 2:
                 raise RuntimeError(f"{self.client} exited with {code}:\n{self.log_tail()}")
             warnings.warn(
                 f"{self.label or self.client} crashed with {crash.name} while starting and was started again;"
