@@ -3,7 +3,7 @@ VENV ?= venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: venv test test-containers lint demo bench daemons clean
+.PHONY: venv test test-containers lint demo bench bench-smoke daemons clean
 
 venv: $(VENV)/.installed
 
@@ -35,8 +35,14 @@ demo: venv daemons
 	$(BIN)/python scripts/demo.py
 
 bench: venv daemons
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.chart
 	$(BIN)/python -m benchmarks.cold_start
+
+# The benchmark at a small count, nothing judged: proves every part still runs (CI).
+bench-smoke: venv daemons
+	$(BIN)/python -m benchmarks --counts 10 --runs 1 --per-client 2 --no-listing --no-judge --json $(VENV)/bench-smoke.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,337 +1,227 @@
-"""make bench: time add/start/stop/listing of thousands of torrents on real daemons.
+"""make bench: the bulk operations on real daemons, side by side with the raw floor.
 
-For each client this starts the same daemons the tests use, generates
-``--count`` small torrents with their content, and times each operation
-through the public API. Every operation is checked for success; the time is
-compared with the floor measured with raw batched calls on the same kind of
-machine (``FLOORS``, seconds for 1,000 torrents, scaled by count), and the
-run fails when an operation takes more than ``--slack`` times its floor plus
-one second. Peak Python memory during add() is reported too.
+    venv/bin/python -m benchmarks [--counts 100,1000] [--runs 3] [--no-listing]
+        [--no-comparator] [--no-many] [--no-judge] [--json FILE] [TARGET ...]
 
-Then it adds torrents up to 10,000 and times get_torrents() of all of them
-with ten common fields against the raw floor measured in the same run (the
-one batched raw call a bare script would send for those fields, decoded into
-plain values): at most 1.3 times as long, and at most 50 MiB allocated at
-peak. A quiet interval of watch() must cost fewer bytes on the wire than a
-full listing of the same fields.
+For one native daemon per client (or the targets named), in one run:
 
-For Deluge it also times decoding a listing of 10,000 torrents (the daemon's
-real rows, repeated) through the bounded frame decoder, against inflating and
-decoding the same frame with rencode's decoder alone; the bounds may cost at
-most half again (``DECODE_SLACK``).
+- ``benchmarks.ops``: add (stopped), get_infohashes, start, stop and verify
+  at each count, ``--runs`` rounds of the library and of the raw floor
+  (``benchmarks.floors``) alternating; median, min and max of each, and each
+  op's peak memory. An op passes when its median is at most ``SLACK`` times
+  the floor's median plus ``ALLOWANCE`` seconds.
+- ``benchmarks.comparator``: aiobtclientapi 1.1.4 at 20 torrents, its
+  Responses checked; an op it reports wrongly shows what it said instead of a time.
+- ``benchmarks.listing``: get_torrents() of 10,000 torrents against its
+  floor, its memory, a quiet watch interval's bytes, Deluge's decoding.
+- ``benchmarks.many``: 25 API objects per client in one event loop.
+
+The figures go to ``--json`` (default ``benchmarks/results/latest.json``),
+from which ``python -m benchmarks.chart`` draws the chart of docs/benchmarks.md.
+With ``--no-judge`` (CI, at a small count) nothing is judged: the run only
+proves that every part still works.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import platform
+import statistics
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from aiobtclientapi import APIBase
+import msgspec
+
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids
+from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing._torrents import make_torrent
 
-#: Raw batched-call floors for 1,000 torrents on Debian 12 daemons.
-FLOORS: dict[str, dict[str, float]] = {
-    "transmission": {"add": 2.3, "start": 0.04, "stop": 0.8, "list": 0.2},
-    "qbittorrent": {"add": 0.5, "start": 1.5, "stop": 1.4, "list": 0.2},
-    "deluge": {"add": 3.5, "start": 0.9, "stop": 0.3, "list": 0.2},
-    "rtorrent": {"add": 1.0, "start": 4.3, "stop": 0.3, "list": 0.2},
-    "memory": {"add": 0.1, "start": 0.1, "stop": 0.1, "list": 0.1},
-}
+from .cold_start import COMPARATOR, make_venv
+from .comparator import Comparison, compare
+from .listing import DECODE_SLACK, LISTING_COUNT, bench_deluge_decoding, bench_listing, bench_watch
+from .many import SLACK as MANY_SLACK
+from .many import ManyAPIs, bench_many
+from .ops import OpTimes, _clean, bench_ops
+
+#: An op may take this many times its floor's median, plus ALLOWANCE seconds.
+SLACK = 1.5
+ALLOWANCE = 0.3
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
-#: How much slower than rencode's own decoder a Deluge listing may decode.
-DECODE_SLACK = 1.5
+class Judged(msgspec.Struct, kw_only=True):
+    """A figure with its limit (listing, memory, watch bytes, decoding)."""
+
+    target: str
+    what: str
+    value: float
+    limit: float
+    note: str
 
 
-async def bench_deluge_decoding(api: APIBase, torrents: int = 10_000) -> tuple[float, float]:
-    """Seconds to decode a listing of `torrents` torrents: (ours, rencode alone), best of 7."""
-    import hashlib
-    import zlib
-
-    import rencode
-
-    from aiobtclientapi.adapters.deluge._transport import FrameDecoder, encode_frame
-    from aiobtclientapi.adapters.deluge._wire import STATUS_KEYS, decode_rows
-
-    real = await api.call("core.get_torrents_status", {}, STATUS_KEYS)
-    template = list(real.values())
-    rows = {}
-    for index in range(torrents):
-        infohash = hashlib.sha1(str(index).encode()).hexdigest()
-        rows[infohash] = {**template[index % len(template)], "hash": infohash}
-    frame = encode_frame((1, 1, rows))
-
-    def ours() -> None:
-        [message] = FrameDecoder("bench").feed(frame)
-        assert len(decode_rows(message[2], "bench")) == torrents
-
-    def rencode_alone() -> None:
-        message = rencode.loads(zlib.decompress(frame[5:]), decode_utf8=True)
-        assert len(decode_rows(message[2], "bench")) == torrents
-
-    def best(decode: Callable[[], None]) -> float:
-        times = []
-        for _ in range(7):
-            started = time.perf_counter()
-            decode()
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    return best(ours), best(rencode_alone)
+class Results(msgspec.Struct, kw_only=True):
+    machine: str
+    command: str
+    started: str
+    ops: list[OpTimes] = []
+    comparisons: list[Comparison] = []
+    judged: list[Judged] = []
+    many: ManyAPIs | None = None
 
 
-#: The ten common fields get_torrents() is timed with.
-LISTING_FIELDS = (
-    "name",
-    "state",
-    "progress",
-    "size_total",
-    "size_done",
-    "rate_down",
-    "rate_up",
-    "ratio",
-    "save_path",
-    "added_at",
-)
-#: Seconds after the last change for a poll of the change feed to be quiet.
-QUIET_AFTER = {"transmission": 61.0}
-#: Torrents in the listing benchmark.
-LISTING_COUNT = 10_000
-#: How much slower than the raw floor get_torrents() may be, and how much it may allocate.
-LISTING_SLACK = 1.3
-LISTING_MEMORY = 50 * 2**20
-
-#: The raw floor for those fields: the one batched call a bare script sends, replies
-#: decoded into plain Python values (no mapping, no model).
-RAW_LISTINGS: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {
-    "transmission": (
-        "torrent-get",
-        (),
-        {
-            "fields": [
-                "hashString",
-                "name",
-                "status",
-                "percentDone",
-                "totalSize",
-                "haveValid",
-                "rateDownload",
-                "rateUpload",
-                "uploadRatio",
-                "downloadDir",
-                "addedDate",
-                "error",
-                "metadataPercentComplete",
-            ]
-        },
-    ),
-    "qbittorrent": ("torrents/info", (), {}),
-    "deluge": (
-        "core.get_torrents_status",
-        (
-            {},
-            [
-                "name",
-                "state",
-                "progress",
-                "total_size",
-                "total_done",
-                "download_payload_rate",
-                "upload_payload_rate",
-                "ratio",
-                "save_path",
-                "time_added",
-                "paused",
-            ],
-        ),
-        {},
-    ),
-    "rtorrent": (
-        "d.multicall2",
-        (
-            "",
-            "main",
-            "d.hash=",
-            "d.name=",
-            "d.state=",
-            "d.is_active=",
-            "d.hashing=",
-            "d.complete=",
-            "d.completed_bytes=",
-            "d.size_bytes=",
-            "d.down.rate=",
-            "d.up.rate=",
-            "d.ratio=",
-            "d.directory=",
-            "d.is_multi_file=",
-            "d.load_date=",
-            "d.message=",
-        ),
-        {},
-    ),
-}
+def op_limit(times: OpTimes) -> float:
+    return SLACK * statistics.median(times.floor) + ALLOWANCE
 
 
-async def bench_listing(api: APIBase, client: str) -> list[Result]:
-    """get_torrents() of every torrent with the ten common fields, against the raw floor
-    measured in the same rounds, and the memory it takes."""
-    raw = RAW_LISTINGS.get(client)
-    times: list[float] = []
-    floors: list[float] = []
-    for _ in range(5):
-        if raw is not None:
-            method, args, kwargs = raw
-            started = time.perf_counter()
-            await api.call(method, *args, **kwargs)
-            floors.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        torrents = await api.get_torrents(attributes=LISTING_FIELDS)
-        times.append(time.perf_counter() - started)
-        assert len(torrents) >= LISTING_COUNT, len(torrents)
-        del torrents
-    # Memory in a round of its own: tracing allocations slows them down.
-    tracemalloc.start()
-    await api.get_torrents(attributes=LISTING_FIELDS)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    results: list[Result] = []
-    if floors:
-        floor = min(floors)
-        note = f"{LISTING_COUNT} torrents, ten fields; raw floor {floor:.3f} s"
-        results.append(("get_torrents", min(times), floor * LISTING_SLACK, note))
-    results.append(("list_mem", peak / 2**20, LISTING_MEMORY / 2**20, "MiB at peak in get_torrents()"))
-    return results
+def machine() -> str:
+    cores = len(os.sched_getaffinity(0))
+    memory = Path("/proc/meminfo").read_text().split()[1]
+    debian = Path("/etc/debian_version").read_text().strip() if Path("/etc/debian_version").exists() else "?"
+    python = platform.python_version()
+    return f"{platform.machine()}, {cores} cores, {int(memory) // 2**20} GiB, Debian {debian}, Python {python}"
 
 
-async def bench_watch(api: APIBase, client: str, last_change: float) -> list[Result]:
-    """Bytes a quiet watch interval costs, against a full listing of the same fields."""
-    feed = api.port.change_feed(frozenset(LISTING_FIELDS))
-    try:
-        await feed.poll()  # the first poll lists everything
-        # Transmission reports what was active in the last minute: let the adds age.
-        quiet_after = last_change + QUIET_AFTER.get(client, 0.0) - time.monotonic()
-        if quiet_after > 0:
-            await asyncio.sleep(quiet_after)
-        await feed.poll()
-        before = api.port.bytes_received
-        changes = await feed.poll()
-        quiet = api.port.bytes_received - before
-    finally:
-        await feed.close()
-    before = api.port.bytes_received
-    await api.get_torrents(attributes=LISTING_FIELDS)
-    full = api.port.bytes_received - before
-    note = f"bytes per quiet interval ({len(changes.changed)} changed) vs a full listing's"
-    return [("watch", quiet, full, note)]
+def _print_ops(times: OpTimes, judge: bool) -> bool:
+    ours, floor = times.ours, times.floor
+    limit = op_limit(times)
+    within = statistics.median(ours) <= limit
+    verdict = "" if within or not judge else "  TOO SLOW"
+    peak = f"{times.peak_mib:7.1f}" if times.peak_mib is not None else "      -"
+    print(
+        f"{times.target:<22} {times.op:<15} {times.count:>6}"
+        f" {statistics.median(ours):>8.3f} {min(ours):>7.3f} {max(ours):>7.3f}"
+        f" {statistics.median(floor):>8.3f} {min(floor):>7.3f} {max(floor):>7.3f}"
+        f" {statistics.median(ours) / statistics.median(floor):>7.2f} {limit:>7.3f} {peak}{verdict}",
+        flush=True,
+    )
+    return within or not judge
 
 
-#: (operation, seconds, limit or None for the floor's, note)
-Result = tuple[str, float, "float | None", str]
-
-
-async def bench_target(pool: TargetPool, target_id: str, count: int, workdir: Path, listing: bool) -> list[Result]:
-    target = pool.get(target_id)
-    client = target_id.split("-", 1)[0]  # "memory" for the memory client, whatever API it stands in for
-    torrents = [make_torrent(target.download_dir, workdir / target_id, size=16 * 1024) for _ in range(count)]
-    paths = [str(t.torrent_path) for t in torrents]
-    hashes = [t.infohash for t in torrents]
-    results: list[Result] = []
-    async with target.make_api(timeout=60) as api:
-        tracemalloc.start()
-        started = time.perf_counter()
-        response = await api.add(*paths, location=str(target.download_dir), stopped=True)
-        elapsed = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        assert response.success and len(response.added) == count, (response.errors[:3], len(response.added))
-        results.append(("add", elapsed, None, f"peak {peak / 2**20:.1f} MiB"))
-
-        # Let the client finish checking the new torrents' data first.
-        async for _ in api.verify_wait(*hashes, interval=(0.2, 1.0)):
-            pass
-
-        started = time.perf_counter()
-        listed = await api.get_infohashes()
-        results.append(("list", time.perf_counter() - started, None, f"{len(listed)} torrents"))
-        assert set(hashes) <= set(listed)
-
-        for name, method, field in (("start", api.start, "started"), ("stop", api.stop, "stopped")):
-            started = time.perf_counter()
-            changed = await method(*hashes)
-            elapsed = time.perf_counter() - started
-            done = getattr(changed, field)
-            assert changed.success and len(done) == count, (name, changed.errors[:3], len(done))
-            results.append((name, elapsed, None, ""))
-            # Starting makes rTorrent check the data; stopping torrents queued for
-            # that check can hang rTorrent 0.9.8 for good, so let the checks end.
-            async for _ in api.verify_wait(*hashes, interval=(0.2, 1.0)):
-                pass
-        if listing:
-            # More torrents, without content so the clients have nothing to check.
-            extra = [
-                make_torrent(target.download_dir, workdir / target_id, size=16 * 1024, keep_content=False)
-                for _ in range(max(LISTING_COUNT - count, 0))
-            ]
-            for start in range(0, len(extra), 1000):
-                batch = extra[start : start + 1000]
+async def _listing(target: Target, workdir: Path) -> list[Judged]:
+    """Listing, watch and decoding over LISTING_COUNT torrents without content."""
+    extra = [
+        make_torrent(target.download_dir, workdir / target.id, size=16 * 1024, keep_content=False)
+        for _ in range(LISTING_COUNT)
+    ]
+    results: list[Judged] = []
+    async with target.make_api(timeout=120) as api:
+        try:
+            for first in range(0, len(extra), 1000):
+                batch = extra[first : first + 1000]
                 more = await api.add(
                     *(str(t.torrent_path) for t in batch), location=str(target.download_dir), stopped=True
                 )
                 assert more.success, more.errors[:3]
             last_change = time.monotonic()
-            results.extend(await bench_listing(api, client))
-            results.extend(await bench_watch(api, client, last_change))
-        if target.client == "deluge":
-            ours, alone = await bench_deluge_decoding(api)
-            note = f"a listing of 10,000 torrents; rencode alone {alone:.3f} s"
-            results.append(("decode", ours, alone * DECODE_SLACK, note))
+            figures = [*await bench_listing(api, target.client), *await bench_watch(api, target.client, last_change)]
+            if target.client == "deluge":
+                ours, alone = await bench_deluge_decoding(api)
+                figures.append(("decode", ours, alone * DECODE_SLACK, f"10,000 rows; rencode alone {alone:.3f} s"))
+            results.extend(Judged(target=target.id, what=w, value=v, limit=lim, note=n) for w, v, lim, n in figures)
+        finally:
+            await _clean(target, api, extra)
     return results
 
 
-async def main() -> int:
-    parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--slack", type=float, default=3.0)
-    parser.add_argument(
-        "--no-listing", action="store_true", help=f"skip get_torrents() and watch() over {LISTING_COUNT} torrents"
-    )
-    parser.add_argument("targets", nargs="*", help="target ids (default: one per client)")
-    options = parser.parse_args()
-    ids = options.targets or _one_per_client(all_target_ids())
-    failures = 0
+def _comparator_python() -> Path:
+    venvs = Path(tempfile.gettempdir()) / "btc-bench-venvs"
+    return make_venv(venvs / "comparator", COMPARATOR) / "python"
+
+
+async def run(options: argparse.Namespace) -> int:
+    ids = options.targets or _native_one_per_client()
+    results = Results(machine=machine(), command=" ".join(["python -m benchmarks", *sys.argv[1:]]), started=_now())
+    ok = True
     pool = TargetPool()
     try:
         with tempfile.TemporaryDirectory(prefix="btc-bench-") as tmp:
-            print(f"{'target':<28} {'op':<12} {'value':>10} {'limit':>10}  note (values in seconds unless noted)")
-            for target_id in ids:
-                client = target_id.split("-", 1)[0]
-                for op, seconds, limit, note in await bench_target(
-                    pool, target_id, options.count, Path(tmp), not options.no_listing
-                ):
-                    if limit is None:
-                        limit = FLOORS[client][op] * options.count / 1000 * options.slack + 1.0
-                    verdict = "" if seconds <= limit else "  TOO SLOW"
-                    failures += bool(verdict)
-                    print(f"{target_id:<28} {op:<12} {seconds:>10.3f} {limit:>10.3f}  {note}{verdict}", flush=True)
+            workdir = Path(tmp)
+            targets = [pool.get(target_id) for target_id in ids]
+            print("Bulk operations: ours against the raw floor, seconds (median, min, max of the runs)")
+            print(
+                f"{'target':<22} {'op':<15} {'count':>6} {'ours':>8} {'min':>7} {'max':>7}"
+                f" {'floor':>8} {'min':>7} {'max':>7} {'ratio':>7} {'limit':>7} {'MiB':>7}"
+            )
+            for target in targets:
+                for count in options.counts:
+                    for times in await bench_ops(target, count, options.runs, workdir):
+                        results.ops.append(times)
+                        ok &= _print_ops(times, options.judge)
+            if options.comparator:
+                python = _comparator_python()
+                print("\naiobtclientapi 1.1.4 at 20 torrents (its Responses checked), seconds")
+                for target in targets:
+                    for comparison in await compare(target, python, workdir):
+                        results.comparisons.append(comparison)
+                        theirs = f"{comparison.theirs:>8.3f}" if comparison.theirs is not None else "   wrong"
+                        said = f"  it said: {comparison.wrong}" if comparison.wrong else ""
+                        line = f"{comparison.target:<22} {comparison.op:<8} ours {comparison.ours:>7.3f}"
+                        print(f"{line}  1.1.4 {theirs}{said}")
+            if options.listing:
+                print(f"\nListing and watching {LISTING_COUNT} torrents")
+                for target in targets:
+                    for figure in await _listing(target, workdir):
+                        results.judged.append(figure)
+                        within = figure.value <= figure.limit
+                        ok &= within or not options.judge
+                        verdict = "" if within or not options.judge else "  TOO SLOW"
+                        print(
+                            f"{figure.target:<22} {figure.what:<14} {figure.value:>10.3f} {figure.limit:>10.3f}"
+                            f"  {figure.note}{verdict}"
+                        )
+            if options.many:
+                many = await bench_many(targets, workdir, per_client=options.per_client)
+                results.many = many
+                slowest = max(many.alone.values())
+                within = many.together <= MANY_SLACK * slowest
+                ok &= within or not options.judge
+                print(f"\n{many.objects} API objects in one event loop, {many.torrents_each} torrents each")
+                for target_id, seconds in many.alone.items():
+                    print(f"  {target_id:<22} alone    {seconds:>7.3f} s")
+                verdict = "" if within or not options.judge else "  TOO SLOW"
+                print(f"  all together             {many.together:>7.3f} s (limit {MANY_SLACK * slowest:.3f}){verdict}")
     finally:
         pool.close()
-    return 1 if failures else 0
+        options.json.parent.mkdir(parents=True, exist_ok=True)
+        options.json.write_bytes(msgspec.json.format(msgspec.json.encode(results)))
+    return 0 if ok else 1
 
 
-def _one_per_client(ids: list[str]) -> list[str]:
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def _native_one_per_client() -> list[str]:
+    """The first (native) target of each daemon client; rTorrent over SCGI."""
     chosen: dict[str, str] = {}
-    for target_id in ids:
-        chosen.setdefault(target_id.split("-", 1)[0], target_id)
+    for target_id in all_target_ids():
+        client = target_id.split("-", 1)[0]
+        if client != "memory":
+            chosen.setdefault(client, target_id)
     return list(chosen.values())
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--counts", type=lambda v: [int(c) for c in v.split(",")], default=[100, 1000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--per-client", type=int, default=25, help="API objects per client in one event loop")
+    parser.add_argument("--no-listing", dest="listing", action="store_false")
+    parser.add_argument("--no-comparator", dest="comparator", action="store_false")
+    parser.add_argument("--no-many", dest="many", action="store_false")
+    parser.add_argument("--no-judge", dest="judge", action="store_false", help="report only (CI at a small count)")
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("targets", nargs="*", help="target ids (default: one native daemon per client)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(run(parse(argv)))
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

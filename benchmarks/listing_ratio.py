@@ -15,7 +15,7 @@ from typing import Any
 
 from aiobtclientapi.testing._pool import TargetPool
 from aiobtclientapi.testing._torrents import make_torrent
-from benchmarks.__main__ import LISTING_FIELDS, RAW_LISTINGS
+from benchmarks.listing import LISTING_FIELDS, RAW_LISTINGS
 
 
 async def best(call: Callable[[], Awaitable[Any]], rounds: int = 7) -> float:

@@ -1,0 +1,68 @@
+"""One event loop driving many API objects at once.
+
+``PER_CLIENT`` API objects per client, each adding (stopped), starting and
+stopping ``TORRENTS`` torrents of its own, every Response checked. First each
+client's objects alone, then all clients' together: the event loop and the
+library must not be what limits, so all together may take at most ``SLACK``
+times the slowest client alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from aiobtclientapi import APIBase
+from aiobtclientapi.testing._targets import Target
+from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
+
+from .ops import _check, _clean
+
+PER_CLIENT = 25
+TORRENTS = 20
+SLACK = 1.5
+
+
+class ManyAPIs(msgspec.Struct, kw_only=True):
+    """Seconds for each client's objects alone and for all of them at once."""
+
+    alone: dict[str, float]
+    together: float
+    objects: int
+    torrents_each: int
+
+
+async def _one_object(api: APIBase, torrents: Sequence[TestTorrent], location: str) -> None:
+    hashes = [t.infohash for t in torrents]
+    paths = [str(t.torrent_path) for t in torrents]
+    async with api:
+        _check("add", await api.add(*paths, location=location, stopped=True), "added", len(hashes))
+        _check("start", await api.start(*hashes), "started", len(hashes))
+        _check("stop", await api.stop(*hashes), "stopped", len(hashes))
+
+
+async def _drive(targets: Sequence[Target], per_client: int, torrents: int, workdir: Path) -> float:
+    """Seconds for `per_client` objects on each target, all at once; their torrents removed afterwards."""
+    work: list[tuple[Target, APIBase, list[TestTorrent]]] = []
+    for target in targets:
+        for _ in range(per_client):
+            batch = [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(torrents)]
+            work.append((target, target.make_api(timeout=120), batch))
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(_one_object(api, batch, str(target.download_dir)) for target, api, batch in work))
+        return time.perf_counter() - started
+    finally:
+        for target in targets:
+            async with target.make_api(timeout=120) as api:
+                await _clean(target, api, [t for owner, _, batch in work if owner is target for t in batch])
+
+
+async def bench_many(targets: Sequence[Target], workdir: Path, per_client: int = PER_CLIENT) -> ManyAPIs:
+    alone = {target.id: await _drive([target], per_client, TORRENTS, workdir) for target in targets}
+    together = await _drive(targets, per_client, TORRENTS, workdir)
+    return ManyAPIs(alone=alone, together=together, objects=per_client * len(targets), torrents_each=TORRENTS)

@@ -1,0 +1,175 @@
+"""The bulk operations side by side with their raw floor, in the same run.
+
+For each target and count, ``runs`` rounds; in each round the library and
+the floor (``benchmarks.floors``) each take a fresh set of torrents through
+add (stopped), get_infohashes, start, stop and verify, alternating which
+goes first. The library's Responses are checked (every torrent in the right
+list, no error); a floor confirms by polling. Between ops both wait for the
+checks the client runs to end, untimed, so no op pays for the one before.
+A last, untimed round of the library under tracemalloc gives each op's peak
+memory. Afterwards the round's torrents are removed (untimed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import msgspec
+
+from aiobtclientapi import APIBase
+from aiobtclientapi.testing._targets import Target
+from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
+
+OPS = ("add", "get_infohashes", "start", "stop", "verify")
+
+
+class OpTimes(msgspec.Struct, kw_only=True):
+    """One op on one target at one count: seconds of each round, peak memory."""
+
+    target: str
+    client: str
+    count: int
+    op: str
+    ours: list[float] = []
+    floor: list[float] = []
+    peak_mib: float | None = None
+
+
+def floor_of(client: str) -> ModuleType:
+    return importlib.import_module(f"benchmarks.floors.{client}")
+
+
+async def _settle(api: APIBase, infohashes: Sequence[str]) -> None:
+    """Wait until no torrent is checking (untimed)."""
+    async for _ in api.verify_wait(*infohashes, interval=(0.1, 1.0)):
+        pass
+
+
+def _check(op: str, response: Any, field: str, count: int) -> None:
+    done = getattr(response, field)
+    if response.errors or len(done) != count:
+        raise AssertionError(f"{op}: {len(done)} of {count} {field}; errors: {response.errors[:3]}")
+
+
+async def _ours(
+    api: APIBase, torrents: Sequence[TestTorrent], location: str
+) -> dict[str, Callable[[], Awaitable[None]]]:
+    hashes = [t.infohash for t in torrents]
+    paths = [str(t.torrent_path) for t in torrents]
+
+    async def add() -> None:
+        _check("add", await api.add(*paths, location=location, stopped=True), "added", len(hashes))
+
+    async def get_infohashes() -> None:
+        listed = set(await api.get_infohashes())
+        assert listed >= set(hashes), "get_infohashes: torrents missing"
+
+    async def start() -> None:
+        _check("start", await api.start(*hashes), "started", len(hashes))
+
+    async def stop() -> None:
+        _check("stop", await api.stop(*hashes), "stopped", len(hashes))
+
+    async def verify() -> None:
+        _check("verify", await api.verify(*hashes), "verifying", len(hashes))
+
+    return {"add": add, "get_infohashes": get_infohashes, "start": start, "stop": stop, "verify": verify}
+
+
+async def _floor(
+    api: APIBase, client: str, torrents: Sequence[TestTorrent], location: str
+) -> dict[str, Callable[[], Awaitable[None]]]:
+    floor = floor_of(client)
+    hashes = [t.infohash for t in torrents]
+
+    async def get_infohashes() -> None:
+        assert set(await floor.infohashes(api)) >= set(hashes), "floor get_infohashes: torrents missing"
+
+    return {
+        "add": lambda: floor.add_stopped(api, torrents, location),
+        "get_infohashes": get_infohashes,
+        "start": lambda: floor.start(api, hashes),
+        "stop": lambda: floor.stop(api, hashes),
+        "verify": lambda: floor.verify(api, hashes),
+    }
+
+
+async def _round(
+    api: APIBase, steps: dict[str, Callable[[], Awaitable[None]]], hashes: Sequence[str], *, traced: bool = False
+) -> dict[str, float]:
+    """Each op's seconds (or peak MiB when `traced`), settling after each."""
+    values: dict[str, float] = {}
+    for op in OPS:
+        if traced:
+            tracemalloc.start()
+        started = time.perf_counter()
+        await steps[op]()
+        elapsed = time.perf_counter() - started
+        if traced:
+            values[op] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+        else:
+            values[op] = elapsed
+        await _settle(api, hashes)
+    return values
+
+
+async def bench_ops(target: Target, count: int, runs: int, workdir: Path, *, memory: bool = True) -> list[OpTimes]:
+    """Ours and the floor, `runs` rounds each, at `count` torrents."""
+    client = target.client
+    results = {op: OpTimes(target=target.id, client=client, count=count, op=op) for op in OPS}
+    location = str(target.download_dir)
+
+    def fresh() -> list[TestTorrent]:
+        return [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(count)]
+
+    async with target.make_api(timeout=120) as api:
+        for index in range(runs):
+            order = ("ours", "floor") if index % 2 == 0 else ("floor", "ours")
+            for side in order:
+                torrents = fresh()
+                hashes = [t.infohash for t in torrents]
+                if side == "ours":
+                    steps = await _ours(api, torrents, location)
+                else:
+                    steps = await _floor(api, client, torrents, location)
+                try:
+                    for op, seconds in (await _round(api, steps, hashes)).items():
+                        getattr(results[op], side).append(seconds)
+                finally:
+                    await _clean(target, api, torrents)
+        if memory:
+            torrents = fresh()
+            hashes = [t.infohash for t in torrents]
+            try:
+                peaks = await _round(api, await _ours(api, torrents, location), hashes, traced=True)
+            finally:
+                await _clean(target, api, torrents)
+            for op, peak in peaks.items():
+                results[op].peak_mib = peak
+    return list(results.values())
+
+
+async def _clean(target: Target, api: APIBase, torrents: Sequence[TestTorrent]) -> None:
+    """Remove the round's torrents and their content (untimed)."""
+    listed = set(await api.get_infohashes())
+    present = [t.infohash for t in torrents if t.infohash in listed]
+    if present:
+        await target.raw_remove(api, present)
+        # Some clients remove in the background: the next round must not pay for it.
+        delay, deadline = 0.05, time.monotonic() + 120
+        while set(present) & set(await api.get_infohashes()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{target.id}: torrents still listed 120 s after their removal")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+    for torrent in torrents:
+        torrent.delete_content()
+        torrent.torrent_path.unlink(missing_ok=True)
