@@ -108,6 +108,11 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     ``refused_may_show_within``: seconds within which a torrent the client
     refused may still show, added by a concurrent request (a client that
     refuses a duplicate it is still loading without saying so).
+    ``check_keeps_request``: a torrent waiting for or in a hash check when
+    the client accepts an add (stopped), start or stop runs or stays stopped
+    as asked once the check ends: shown checking after such a request, it has
+    taken it. Otherwise the services wait ``PollPolicy.ambiguous_grace``
+    before they take a check for an answer.
     """
 
     state_latency: float = 0.0
@@ -115,6 +120,7 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     started_shows_stopped: float = 0.0
     refused_may_show_within: float = 0.0
     move_shows_within: float | None = 2.0
+    check_keeps_request: bool = False
 
 
 class TorrentChanges(msgspec.Struct, frozen=True, kw_only=True):

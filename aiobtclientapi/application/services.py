@@ -380,7 +380,7 @@ class TorrentService:
             def ambiguous(status: TorrentStatus) -> bool:
                 return status.stopped is None
 
-            grace = None
+            grace = 0.0 if timing.check_keeps_request else None
         else:
             # A client that adds torrents paused and resumes them afterwards
             # may show one stopped for a moment; after that its word stands.
@@ -472,6 +472,7 @@ class TorrentService:
                 self.port.snapshot,
                 done,
                 ambiguous=ambiguous,
+                ambiguous_grace=0.0 if self.port.timing.check_keeps_request else None,
                 resend=action,
                 missing_within=dict.fromkeys(todo, self.port.timing.state_latency),
             )

@@ -189,6 +189,22 @@ async def test_ambiguous_state_for_good_counts_as_done_after_the_grace() -> None
     assert port.requests("stop") == [(unsure,)]
 
 
+@pytest.mark.parametrize("stop", [True, False])
+async def test_a_check_that_keeps_the_request_is_no_reason_to_wait(stop: bool) -> None:
+    # Transmission: a torrent checking when the start or stop is accepted runs
+    # or stays stopped as asked after the check, so the check is the answer.
+    port = FakePort(timing=ClientTiming(check_keeps_request=True))
+    checking = port.put(infohash(1), stopped=not stop, script=Script(ambiguous=NEVER)).infohash
+    svc = service(port, resend_after=10.0)
+    response = await (svc.stop([checking]) if stop else svc.start([checking]))
+    if stop:
+        assert response == expect(StopResponse, stopped=[checking])
+    else:
+        assert response == expect(StartResponse, started=[checking])
+    # The first poll after the request shows the check: done, no grace waited.
+    assert port.methods() == ["snapshot", "stop" if stop else "start", "snapshot"]
+
+
 async def test_ambiguous_state_that_resolves_is_not_waited_out() -> None:
     port = FakePort()
     torrent = port.put(infohash(1), script=Script(ambiguous=Lag(polls=2))).infohash
@@ -576,6 +592,16 @@ async def test_add_stopped_that_stays_ambiguous_is_added_after_the_grace() -> No
     assert await svc.stop([torrent]) == expect(
         StopResponse, already_stopped=[torrent], warnings=[errors.TorrentAlreadyStopped(torrent, "torrent-1")]
     )
+
+
+async def test_add_stopped_checking_on_a_client_that_keeps_the_request_is_added_at_once() -> None:
+    port = FakePort(timing=ClientTiming(check_keeps_request=True))
+    uri, torrent = magnet(1)
+    port.scripts[torrent] = Script(add_ambiguous=NEVER)
+    response = await service(port, resend_after=10.0).add([uri], stopped=True)
+    assert response == expect(AddResponse, added=[torrent])
+    # The first poll after the add shows the check: done, no grace waited.
+    assert port.methods() == ["snapshot", "add", "snapshot"]
 
 
 @pytest.mark.parametrize("verify", [True, False])

@@ -61,7 +61,10 @@ class TransmissionAdapter(AdapterBase):
     limit_unit: int = DEFAULT_SPEED_UNIT
     #: torrent-set-location moves the data in the daemon's session thread
     #: before it replies: a move is done (or failed) when the reply comes.
-    timing: ClientTiming = ClientTiming(move_shows_within=0.0)
+    #: A torrent added paused stays stopped after its check; a start during a
+    #: check sets "start after verify" (libtransmission's torrentStart), a stop
+    #: clears it and ends the check.
+    timing: ClientTiming = ClientTiming(move_shows_within=0.0, check_keeps_request=True)
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         super().__init__(url, options)
