@@ -3,7 +3,8 @@
 Reads one JSON object from stdin: client, url, location, torrents (paths),
 infohashes. Times add (stopped), start, stop and verify of them all through
 1.1.4's API, one call per op, and prints one JSON object: for each op its
-seconds and what its Response said. It imports nothing of this project: the
+seconds and what its Response said, or that it gave no answer within
+OP_TIMEOUT seconds. It imports nothing of this project: the
 benchmark judges the Responses.
 """
 
@@ -15,6 +16,9 @@ from typing import Any
 
 import aiobtclientapi
 
+#: An op that has not answered after this many seconds is reported as hung.
+OP_TIMEOUT = 120.0
+
 _LISTS: tuple[str, ...] = ("added", "already_added", "started", "already_started", "stopped", "already_stopped")
 _LISTS += ("verifying", "already_verifying")
 
@@ -25,6 +29,11 @@ def _said(response: Any) -> dict[str, Any]:
     said["errors"] = [str(e) for e in response.errors]
     said["warnings"] = [str(w) for w in response.warnings]
     return said
+
+
+async def _settle(api: Any, hashes: list[str]) -> None:
+    async for _ in api.verify_wait(*hashes, interval=(0.1, 1.0)):
+        pass
 
 
 async def main(job: dict[str, Any]) -> dict[str, Any]:
@@ -39,13 +48,20 @@ async def main(job: dict[str, Any]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     try:
         for op, call in calls:
+            print(op, file=sys.stderr, flush=True)  # where it was, should it hang
             started = time.perf_counter()
-            response = await call()
+            try:
+                response = await asyncio.wait_for(call(), OP_TIMEOUT)
+            except TimeoutError:
+                report[op] = {"seconds": time.perf_counter() - started, "hung": True}
+                continue
             report[op] = {"seconds": time.perf_counter() - started, **_said(response)}
             if op != "verify":
                 # As the benchmark does for ours: let the checks the client runs end first.
-                async for _ in api.verify_wait(*hashes, interval=(0.1, 1.0)):
-                    pass
+                try:
+                    await asyncio.wait_for(_settle(api, hashes), OP_TIMEOUT)
+                except TimeoutError:
+                    report[op]["settled"] = False
     finally:
         await api.disconnect()
     return report

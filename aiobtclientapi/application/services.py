@@ -304,9 +304,25 @@ class TorrentService:
         return response
 
     async def _check_content_path(self, response: AddResponse, added: list[str], content_path: str) -> None:
-        """An error for every added torrent the client doesn't read from `content_path`."""
-        for torrent in await self.port.torrents(added, frozenset({"name", "content_path"})):
-            if _normalized(str(torrent.content_path)) != content_path:
+        """An error for every added torrent the client doesn't read from `content_path`.
+
+        A torrent the client is still loading or checking may show its path
+        before the layout asked for applies (qBittorrent, while it reads the
+        resume data): it is asked again until it shows `content_path` or is
+        done loading and checking.
+        """
+
+        def reads_it(torrent: Torrent) -> bool:
+            return _normalized(str(torrent.content_path)) == content_path
+
+        def settled(torrent: Torrent) -> bool:
+            return reads_it(torrent) or torrent.state not in (TorrentState.queued, TorrentState.verifying)
+
+        last, _, failure = await self._confirm(added, self._reader("content_path", "state"), settled)
+        if failure is not None:
+            raise failure
+        for torrent in (t for t in last.values() if t is not None):
+            if not reads_it(torrent):
                 response.errors.append(
                     errors.AddTorrentError(
                         f"{torrent.name}: Added, but its content is at {torrent.content_path}, not {content_path}"

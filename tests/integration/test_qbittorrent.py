@@ -124,7 +124,7 @@ def test_webapi_version_picks_names(version: str, start: str, stop: str, flag: s
         ("metaDL", TorrentState.metadata, False),
         ("queuedDL", TorrentState.queued, False),
         ("checkingUP", TorrentState.verifying, None),
-        ("checkingResumeData", TorrentState.verifying, None),
+        ("checkingResumeData", TorrentState.queued, None),
         ("somethingNew", TorrentState.unknown, None),
     ],
 )

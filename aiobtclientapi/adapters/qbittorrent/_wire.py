@@ -120,7 +120,9 @@ _STATES: dict[str, tuple[TorrentState, bool | None]] = {
     "pausedDL": (TorrentState.stopped, True),
     "stoppedDL": (TorrentState.stopped, True),
     "checkingDL": (TorrentState.verifying, None),
-    "checkingResumeData": (TorrentState.verifying, None),
+    # Loading the torrent's resume data, not hashing its pieces: a recheck asked
+    # meanwhile runs afterwards (measured on 4.5.2), so it is not "verifying".
+    "checkingResumeData": (TorrentState.queued, None),
     "moving": (TorrentState.moving, None),
     "unknown": (TorrentState.unknown, None),
 }
