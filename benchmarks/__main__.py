@@ -1,6 +1,6 @@
 """make bench: the bulk operations on real daemons, side by side with the raw floor.
 
-    venv/bin/python -m benchmarks [--counts 100,1000] [--runs 3] [--no-listing]
+    venv/bin/python -m benchmarks [--counts 100,1000] [--runs 5] [--no-ops] [--no-listing]
         [--no-comparator] [--no-many] [--no-judge] [--json FILE] [TARGET ...]
 
 For one native daemon per client (or the targets named), in one run:
@@ -141,12 +141,13 @@ async def run(options: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="btc-bench-") as tmp:
             workdir = Path(tmp)
             targets = [pool.get(target_id) for target_id in ids]
-            print("Bulk operations: ours against the raw floor, seconds (median, min, max of the runs)")
-            print(
-                f"{'target':<22} {'op':<15} {'count':>6} {'ours':>8} {'min':>7} {'max':>7}"
-                f" {'floor':>8} {'min':>7} {'max':>7} {'ratio':>7} {'limit':>7} {'MiB':>7}"
-            )
-            for target in targets:
+            if options.ops:
+                print("Bulk operations: ours against the raw floor, seconds (median, min, max of the runs)")
+                print(
+                    f"{'target':<22} {'op':<15} {'count':>6} {'ours':>8} {'min':>7} {'max':>7}"
+                    f" {'floor':>8} {'min':>7} {'max':>7} {'ratio':>7} {'limit':>7} {'MiB':>7}"
+                )
+            for target in targets if options.ops else ():
                 for count in options.counts:
                     for times in await bench_ops(target, count, options.runs, workdir):
                         results.ops.append(times)
@@ -208,8 +209,9 @@ def _native_one_per_client() -> list[str]:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--counts", type=lambda v: [int(c) for c in v.split(",")], default=[100, 1000])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--per-client", type=int, default=25, help="API objects per client in one event loop")
+    parser.add_argument("--no-ops", dest="ops", action="store_false")
     parser.add_argument("--no-listing", dest="listing", action="store_false")
     parser.add_argument("--no-comparator", dest="comparator", action="store_false")
     parser.add_argument("--no-many", dest="many", action="store_false")

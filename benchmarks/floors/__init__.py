@@ -12,6 +12,7 @@ should count it where the client is known to behave so.
 - ``start(api, infohashes)`` / ``stop(api, infohashes)``: shown running / stopped;
 - ``verify(api, infohashes)``: the verification asked for and accepted;
 - ``infohashes(api)``: every infohash the client has.
+- optionally ``prepare(api)``: daemon settings the benchmark runs both sides with.
 """
 
 from __future__ import annotations

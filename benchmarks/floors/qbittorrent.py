@@ -9,6 +9,7 @@ asked for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,16 @@ _STOPPED = {"pausedUP", "pausedDL", "stoppedUP", "stoppedDL"}
 _CHECKING = {"checkingUP", "checkingDL", "checkingResumeData", "queuedForChecking"}
 _RUNNING = {"uploading", "stalledUP", "queuedUP", "forcedUP", "downloading", "stalledDL", "queuedDL", "forcedDL"}
 _RUNNING |= {"metaDL", "forcedMetaDL"}
+
+
+async def prepare(api: APIBase) -> None:
+    """Let the daemon check every torrent at once, for ours and the floor alike.
+
+    qBittorrent checks one torrent at a time by default and starts the next
+    about a second later: at 1,000 torrents the untimed waits for the checks
+    between two ops would take a quarter of an hour each.
+    """
+    await api.call("app/setPreferences", json=json.dumps({"max_active_checking_torrents": 100_000}))
 
 
 async def _renamed(api: APIBase) -> bool:
