@@ -113,6 +113,10 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     as asked once the check ends: shown checking after such a request, it has
     taken it. Otherwise the services wait ``PollPolicy.ambiguous_grace``
     before they take a check for an answer.
+    ``resend_after``: seconds after which a request a torrent doesn't show
+    yet is sent again, where the client is known to skip some (Deluge's
+    pause skips torrents its queue starts meanwhile). ``None``:
+    ``PollPolicy.resend_after``, for a request the client may have dropped.
     """
 
     state_latency: float = 0.0
@@ -121,6 +125,7 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     refused_may_show_within: float = 0.0
     move_shows_within: float | None = 2.0
     check_keeps_request: bool = False
+    resend_after: float | None = None
 
 
 class TorrentChanges(msgspec.Struct, frozen=True, kw_only=True):

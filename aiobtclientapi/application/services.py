@@ -174,12 +174,16 @@ class TorrentService:
         `ambiguous_grace` seconds (the policy's unless given). A torrent the
         client doesn't show is given up after its `missing_within` seconds
         (the deadline if it has none). Torrents the client still shows are
-        asked again with `resend` every ``policy.resend_after`` seconds.
+        asked again with `resend` every ``resend_after`` seconds of the
+        client's timing, or else of the policy.
         Returns the last status seen of each torrent, the ones not done and,
         if a request failed (the client went away), the error that ended it.
         """
         policy = self.policy
         grace = policy.ambiguous_grace if ambiguous_grace is None else ambiguous_grace
+        resend_after = self.port.timing.resend_after
+        if resend_after is None:
+            resend_after = policy.resend_after
         windows = missing_within or {}
         pending = set(infohashes)
         last: dict[str, S | None] = {}
@@ -209,7 +213,7 @@ class TorrentService:
             if not pending or elapsed >= policy.timeout:
                 break  # a request sent now would never be checked
             present = sorted(h for h in pending if last.get(h) is not None)
-            if resend is not None and present and elapsed - last_sent > policy.resend_after:
+            if resend is not None and present and elapsed - last_sent > resend_after:
                 try:
                     await resend(present)
                 except Exception as exc:

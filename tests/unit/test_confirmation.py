@@ -776,3 +776,17 @@ async def test_verify_wait_refuses_an_invalid_interval(interval: float | tuple[f
     with pytest.raises(errors.ValueError, match="Invalid interval"):
         async for _ in service(FakePort()).verify_wait([infohash(1)], interval=interval):
             pass
+
+
+async def test_a_client_that_skips_requests_gets_them_again_at_its_own_pace() -> None:
+    # Deluge: its pause skips torrents its queue starts meanwhile, so a stop
+    # goes again to those still running after the client's resend_after, not
+    # after the policy's seconds for a dropped request.
+    port = FakePort(timing=ClientTiming(resend_after=0.0))
+    heard = port.put(infohash(1)).infohash
+    skipped = port.put(infohash(2), script=Script(drop=1)).infohash
+    watch = Stopwatch()
+    response = await service(port, resend_after=10.0).stop([heard, skipped])
+    assert response == expect(StopResponse, stopped=[heard, skipped])
+    assert watch.seconds < 1.0
+    assert port.requests("stop") == [(heard, skipped), (skipped,)]

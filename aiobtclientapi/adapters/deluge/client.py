@@ -78,8 +78,11 @@ class DelugeAdapter(AdapterBase):
     #: as a recheck shows. Deluge adds a torrent paused and resumes it: 2.2.x
     #: shows one added started as "Paused" for ~50 ms (measured on 2.2.0 and
     #: 2.2.1.dev0, never on 2.0.3); past the cache's lag its word stands (e.g.
-    #: the whole session is paused).
-    timing = ClientTiming(state_latency=2.0, started_shows_stopped=2.0)
+    #: the whole session is paused). Its pause skips torrents its queue
+    #: starts meanwhile (README, "Client bugs worth knowing"): a stop is sent
+    #: again to those still running a quarter second later, not after the
+    #: two seconds a dropped request gets.
+    timing = ClientTiming(state_latency=2.0, started_shows_stopped=2.0, resend_after=0.25)
     #: Deluge's rate limits are KiB/s.
     limit_unit = 1024
 
