@@ -9,6 +9,7 @@ daemon under test at random.
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,6 +40,12 @@ class _Server(ThreadingHTTPServer):
     # A daemon given a thousand torrents announces them all at once: the
     # default listen backlog of 5 is far too short for that.
     request_queue_size = 1024
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A daemon that hangs up before reading its reply (it is being stopped,
+        # or gave up on the announce) is no error of the tracker's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 _lock = threading.Lock()
