@@ -44,6 +44,8 @@ def _verdict(op: str, said: dict[str, object], count: int) -> str | None:
     """None if the comparator's Response is right, else what is wrong with it."""
     if said.get("hung"):
         return f"no answer within {said['seconds']:.0f} s"
+    if said.get("raised"):
+        return f"raised {said['raised']}"
     expected = _EXPECTED[op]
     got = said.get(expected)
     if isinstance(got, list) and len(got) == count and not said.get("errors"):

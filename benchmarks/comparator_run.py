@@ -3,8 +3,8 @@
 Reads one JSON object from stdin: client, url, location, torrents (paths),
 infohashes. Times add (stopped), start, stop and verify of them all through
 1.1.4's API, one call per op, and prints one JSON object: for each op its
-seconds and what its Response said, or that it gave no answer within
-OP_TIMEOUT seconds. It imports nothing of this project: the
+seconds and what its Response said, that it gave no answer within
+OP_TIMEOUT seconds, or the exception it raised. It imports nothing of this project: the
 benchmark judges the Responses.
 """
 
@@ -54,6 +54,9 @@ async def main(job: dict[str, Any]) -> dict[str, Any]:
                 response = await asyncio.wait_for(call(), OP_TIMEOUT)
             except TimeoutError:
                 report[op] = {"seconds": time.perf_counter() - started, "hung": True}
+                continue
+            except Exception as exc:  # its own bug (1.1.4 on rTorrent): a verdict, not the end of the run
+                report[op] = {"seconds": time.perf_counter() - started, "raised": f"{type(exc).__name__}: {exc}"}
                 continue
             report[op] = {"seconds": time.perf_counter() - started, **_said(response)}
             if op != "verify":
