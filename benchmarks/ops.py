@@ -50,6 +50,13 @@ def floor_of(client: str) -> ModuleType:
     return importlib.import_module(f"benchmarks.floors.{client}")
 
 
+async def prepare_daemon(target: Target, api: APIBase) -> None:
+    """The daemon settings every benchmark runs with (its floor's ``prepare()``, if any)."""
+    prepare = getattr(floor_of(target.client), "prepare", None)
+    if prepare is not None:
+        await prepare(api)
+
+
 async def _settle(api: APIBase, infohashes: Sequence[str]) -> None:
     """Wait until no torrent is checking and every one shows whether it runs (untimed).
 
@@ -151,9 +158,7 @@ async def bench_ops(target: Target, count: int, runs: int, workdir: Path, *, mem
         return [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(count)]
 
     async with target.make_api(timeout=120) as api:
-        prepare = getattr(floor_of(client), "prepare", None)
-        if prepare is not None:
-            await prepare(api)
+        await prepare_daemon(target, api)
         for index in range(runs):
             order = ("ours", "floor") if index % 2 == 0 else ("floor", "ours")
             for side in order:
