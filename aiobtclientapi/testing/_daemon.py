@@ -229,6 +229,10 @@ class Daemon:
         if self.process is None:
             self.prepare()
         for attempt in (1, 2):
+            if self.process is not None:
+                # The last process ended (killed, crashed or stopped): its
+                # container, if it ran in one, is removed before the next starts.
+                self.process.stop(timeout=15)
             self.clear_leftovers()
             self.process = self.runner.spawn(self.command(), self.log_path, self.workdir)
             try:

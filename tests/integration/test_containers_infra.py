@@ -159,6 +159,18 @@ def test_restart_runs_a_new_container_on_the_same_workdir(probe: TransmissionPro
     wait_until(lambda: probe.log_path.read_text().count("Listening for RPC") == 2, 10, "the second daemon's log")
 
 
+def test_a_killed_daemon_is_removed_when_it_is_started_again(probe: TransmissionProbe) -> None:
+    probe.start()
+    killed = probe.process
+    name = killed.name  # type: ignore[union-attr]
+    probe.kill()
+    assert container_exists(name)  # exited, with its state and log still there
+    probe.start()
+    assert not container_exists(name)
+    assert probe.process is not killed
+    assert probe.rpc_status()[0] == 409
+
+
 def test_daemon_exiting_early_reports_its_exit_code_and_log(runner: ContainerRunner, tmp_path: Path) -> None:
     log_path = tmp_path / "daemon.log"
     handle = runner.spawn(["transmission-daemon", "--no-such-option"], log_path, tmp_path)
