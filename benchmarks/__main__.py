@@ -1,7 +1,8 @@
 """make bench: the bulk operations on real daemons, side by side with the raw floor.
 
-    venv/bin/python -m benchmarks [--counts 100,1000] [--runs 5] [--no-ops] [--no-listing]
-        [--no-comparator] [--no-many] [--no-judge] [--json FILE] [TARGET ...]
+    venv/bin/python -m benchmarks [--counts 100,1000] [--runs 5] [--per-client 25]
+        [--many-torrents 20] [--comparator-count 20] [--no-ops] [--no-listing]
+        [--no-comparator] [--no-many] [--no-judge] [--json FILE] [--profile DIR] [TARGET ...]
 
 For one native daemon per client (or the targets named), in one run:
 
@@ -41,10 +42,12 @@ from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing._torrents import make_torrent
 
 from .cold_start import COMPARATOR, make_venv
+from .comparator import COUNT as COMPARATOR_COUNT
 from .comparator import Comparison, compare
 from .listing import DECODE_SLACK, LISTING_COUNT, bench_deluge_decoding, bench_listing, bench_watch
+from .many import PER_CLIENT, ManyAPIs, bench_many
 from .many import SLACK as MANY_SLACK
-from .many import ManyAPIs, bench_many
+from .many import TORRENTS as MANY_TORRENTS
 from .ops import OpTimes, _clean, bench_ops
 
 #: An op may take this many times its floor's median, plus ALLOWANCE seconds.
@@ -149,14 +152,15 @@ async def run(options: argparse.Namespace) -> int:
                 )
             for target in targets if options.ops else ():
                 for count in options.counts:
-                    for times in await bench_ops(target, count, options.runs, workdir):
+                    for times in await bench_ops(target, count, options.runs, workdir, profiles=options.profile):
                         results.ops.append(times)
                         ok &= _print_ops(times, options.judge)
             if options.comparator:
                 python = _comparator_python()
-                print("\naiobtclientapi 1.1.4 at 20 torrents (its Responses checked), seconds")
+                count = options.comparator_count
+                print(f"\naiobtclientapi 1.1.4 at {count} torrents (its Responses checked), seconds")
                 for target in targets:
-                    for comparison in await compare(target, python, workdir):
+                    for comparison in await compare(target, python, workdir, count):
                         results.comparisons.append(comparison)
                         theirs = f"{comparison.theirs:>8.3f}" if comparison.theirs is not None else "   wrong"
                         said = f"  it said: {comparison.wrong}" if comparison.wrong else ""
@@ -175,7 +179,7 @@ async def run(options: argparse.Namespace) -> int:
                             f"  {figure.note}{verdict}"
                         )
             if options.many:
-                many = await bench_many(targets, workdir, per_client=options.per_client)
+                many = await bench_many(targets, workdir, options.per_client, options.many_torrents)
                 results.many = many
                 slowest = max(many.alone.values())
                 within = many.together <= MANY_SLACK * slowest
@@ -210,13 +214,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--counts", type=lambda v: [int(c) for c in v.split(",")], default=[100, 1000])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--per-client", type=int, default=25, help="API objects per client in one event loop")
+    parser.add_argument("--per-client", type=int, default=PER_CLIENT, help="API objects per client in one event loop")
+    parser.add_argument("--many-torrents", type=int, default=MANY_TORRENTS, help="torrents of each of those objects")
+    parser.add_argument("--comparator-count", type=int, default=COMPARATOR_COUNT, help="torrents for 1.1.4 and ours")
     parser.add_argument("--no-ops", dest="ops", action="store_false")
     parser.add_argument("--no-listing", dest="listing", action="store_false")
     parser.add_argument("--no-comparator", dest="comparator", action="store_false")
     parser.add_argument("--no-many", dest="many", action="store_false")
     parser.add_argument("--no-judge", dest="judge", action="store_false", help="report only (CI at a small count)")
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of each of our ops here")
     parser.add_argument("targets", nargs="*", help="target ids (default: one native daemon per client)")
     return parser.parse_args(argv)
 

@@ -30,7 +30,7 @@ _EXPECTED = {"add": "added", "start": "started", "stop": "stopped", "verify": "v
 
 
 class Comparison(msgspec.Struct, kw_only=True):
-    """One op at COUNT torrents: ours and the comparator's seconds, or what it got wrong."""
+    """One op at a few torrents (COUNT by default): ours and the comparator's seconds, or what it got wrong."""
 
     target: str
     client: str
@@ -38,6 +38,7 @@ class Comparison(msgspec.Struct, kw_only=True):
     ours: float
     theirs: float | None
     wrong: str | None = None
+    count: int = COUNT
 
 
 def _verdict(op: str, said: dict[str, object], count: int) -> str | None:
@@ -57,10 +58,10 @@ def _verdict(op: str, said: dict[str, object], count: int) -> str | None:
     return f"{lists or 'nothing'} of {count}{first}"
 
 
-async def compare(target: Target, python: Path, workdir: Path) -> list[Comparison]:
-    """The comparator's add/start/stop/verify of COUNT torrents, then ours."""
+async def compare(target: Target, python: Path, workdir: Path, count: int = COUNT) -> list[Comparison]:
+    """The comparator's add/start/stop/verify of `count` torrents, then ours."""
     location = str(target.download_dir)
-    theirs_torrents = [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(COUNT)]
+    theirs_torrents = [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(count)]
     job = {
         "client": target.client,
         "url": target.url,
@@ -77,7 +78,7 @@ async def compare(target: Target, python: Path, workdir: Path) -> list[Compariso
     results: list[Comparison] = []
     async with target.make_api(timeout=120) as api:
         await _clean(target, api, theirs_torrents)
-        torrents = [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(COUNT)]
+        torrents = [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(count)]
         hashes = [t.infohash for t in torrents]
         steps = await _ours(api, torrents, location)
         try:
@@ -90,7 +91,7 @@ async def compare(target: Target, python: Path, workdir: Path) -> list[Compariso
                 if op != OPS[-1]:
                     await _settle(api, hashes)
                 said = report[op]
-                wrong = _verdict(op, said, COUNT)
+                wrong = _verdict(op, said, count)
                 seconds = said["seconds"]
                 assert isinstance(seconds, float)
                 results.append(
@@ -101,6 +102,7 @@ async def compare(target: Target, python: Path, workdir: Path) -> list[Compariso
                         ours=ours,
                         theirs=None if wrong else seconds,
                         wrong=wrong,
+                        count=count,
                     )
                 )
         finally:

@@ -9,7 +9,8 @@ checks the client runs to end, untimed, so no op pays for the one before
 (not after the last, verify: qBittorrent 4.5 checks stopped torrents one a
 second, so only rTorrent, which may hang otherwise, is waited for there).
 A last, untimed round of the library under tracemalloc gives each op's peak
-memory. Afterwards the round's torrents are removed (untimed).
+memory, and with ``--profile DIR`` one more runs under pyinstrument. After
+each round its torrents are removed (untimed).
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ async def _settle(api: APIBase, infohashes: Sequence[str]) -> None:
 def _check(op: str, response: Any, field: str, count: int) -> None:
     done = getattr(response, field)
     if response.errors or len(done) != count:
-        raise AssertionError(f"{op}: {len(done)} of {count} {field}; errors: {response.errors[:3]}")
+        lists = {name: len(getattr(response, name)) for name in response.lists}
+        raise AssertionError(f"{op}: {len(done)} of {count} {field}; {lists}; errors: {response.errors[:3]}")
 
 
 async def _ours(
@@ -128,16 +130,30 @@ async def _floor(
 
 
 async def _round(
-    api: APIBase, steps: dict[str, Callable[[], Awaitable[None]]], hashes: Sequence[str], *, traced: bool = False
+    api: APIBase,
+    steps: dict[str, Callable[[], Awaitable[None]]],
+    hashes: Sequence[str],
+    *,
+    traced: bool = False,
+    profiles: Path | None = None,
 ) -> dict[str, float]:
-    """Each op's seconds (or peak MiB when `traced`), settling after each."""
+    """Each op's seconds (or peak MiB when `traced`), settling after each.
+
+    With `profiles`, each op runs under pyinstrument (wall clock, await-aware)
+    and its profile is written there as text, named after the op.
+    """
     values: dict[str, float] = {}
     for op in OPS:
         if traced:
             tracemalloc.start()
+        profiler = _profiler() if profiles is not None else None
         started = time.perf_counter()
         await steps[op]()
         elapsed = time.perf_counter() - started
+        if profiler is not None and profiles is not None:
+            profiler.stop()
+            profiles.mkdir(parents=True, exist_ok=True)
+            (profiles / f"{op}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
         if traced:
             values[op] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
@@ -148,8 +164,22 @@ async def _round(
     return values
 
 
-async def bench_ops(target: Target, count: int, runs: int, workdir: Path, *, memory: bool = True) -> list[OpTimes]:
-    """Ours and the floor, `runs` rounds each, at `count` torrents."""
+def _profiler() -> Any:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="enabled")
+    profiler.start()
+    return profiler
+
+
+async def bench_ops(
+    target: Target, count: int, runs: int, workdir: Path, *, memory: bool = True, profiles: Path | None = None
+) -> list[OpTimes]:
+    """Ours and the floor, `runs` rounds each, at `count` torrents.
+
+    With `profiles`, one more untimed round of ours runs under pyinstrument,
+    its profiles written to ``profiles/TARGET-COUNT/OP.txt``.
+    """
     client = target.client
     results = {op: OpTimes(target=target.id, client=client, count=count, op=op) for op in OPS}
     location = str(target.download_dir)
@@ -182,6 +212,13 @@ async def bench_ops(target: Target, count: int, runs: int, workdir: Path, *, mem
                 await _clean(target, api, torrents)
             for op, peak in peaks.items():
                 results[op].peak_mib = peak
+        if profiles is not None:
+            torrents = fresh()
+            steps = await _ours(api, torrents, location)
+            try:
+                await _round(api, steps, [t.infohash for t in torrents], profiles=profiles / f"{target.id}-{count}")
+            finally:
+                await _clean(target, api, torrents)
     return list(results.values())
 
 
