@@ -10,7 +10,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
 	touch $@
 
 # The four Debian 12 daemons (and nginx, openssl) the tests start.
@@ -29,20 +29,21 @@ test-containers: venv daemons
 lint: venv
 	$(BIN)/ruff check aiobtclientapi tests scripts benchmarks
 	$(BIN)/ruff format --check aiobtclientapi tests scripts benchmarks
-	$(BIN)/mypy --strict aiobtclientapi tests
+	$(BIN)/mypy --strict aiobtclientapi tests benchmarks
 
 demo: venv daemons
 	$(BIN)/python scripts/demo.py
 
 bench: venv daemons
-	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.chart
 	$(BIN)/python -m benchmarks.cold_start
 
 # The benchmark at a small count, nothing judged: proves every part still runs (CI).
 bench-smoke: venv daemons
-	$(BIN)/python -m benchmarks --counts 10 --runs 1 --per-client 2 --no-listing --no-judge --json $(VENV)/bench-smoke.json
+	$(BIN)/python -m benchmarks --counts 5 --runs 1 --per-client 2 --many-torrents 3 --comparator-count 2 \
+		--no-listing --no-judge --json $(VENV)/bench-smoke.json --profile $(VENV)/bench-profiles
+	$(BIN)/python -m benchmarks.chart $(VENV)/bench-smoke.json --png $(VENV)/bench-smoke.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
