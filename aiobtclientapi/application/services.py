@@ -470,7 +470,9 @@ class TorrentService:
             return is_stopped == stop
 
         try:
-            todo, found = await self._sort(values, response, self.port.snapshot, already, warning_class, already_list)
+            todo, found = await self._sort(
+                values, response, self._telling_snapshot, already, warning_class, already_list
+            )
             if not todo:
                 return
             failures = await action(todo)
@@ -508,6 +510,34 @@ class TorrentService:
                     response.errors.append(error_class(f"{_name(found, infohash)}: Torrent did not {verb}"))
         except Exception as exc:
             response.errors.append(as_error(exc))
+
+    async def _telling_snapshot(self, infohashes: list[str]) -> Mapping[str, TorrentStatus]:
+        """The snapshot, where the client tells whether each torrent runs.
+
+        A torrent the client shows neither running nor stopped (loading or
+        checking: qBittorrent's checkingResumeData) whose last request this
+        object doesn't know is read again, for at most the policy's
+        `ambiguous_grace`, so that a torrent added stopped elsewhere is
+        "already stopped", not stopped again.
+        """
+        found = dict(await self.port.snapshot(infohashes))
+        unsure = [h for h, status in found.items() if status.stopped is None and h not in self._intent_stopped]
+        if unsure:
+            last, _, failure = await self._confirm(
+                unsure,
+                self.port.snapshot,
+                lambda status: status.stopped is not None,
+                ambiguous=lambda status: True,
+                missing_within=dict.fromkeys(unsure, 0.0),
+            )
+            if failure is not None:
+                raise failure
+            for infohash, status in last.items():
+                if status is None:
+                    found.pop(infohash, None)  # removed meanwhile
+                else:
+                    found[infohash] = status
+        return found
 
     # --- verify -------------------------------------------------------------------
     async def verify(self, values: Sequence[str]) -> VerifyResponse:

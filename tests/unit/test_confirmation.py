@@ -604,6 +604,31 @@ async def test_add_stopped_checking_on_a_client_that_keeps_the_request_is_added_
     assert port.methods() == ["snapshot", "add", "snapshot"]
 
 
+async def test_a_torrent_added_stopped_elsewhere_and_still_loading_is_already_stopped() -> None:
+    # qBittorrent shows a torrent added stopped as neither running nor stopped
+    # (checkingResumeData) for a moment. A program that did not add it (a new
+    # btclient process) asks to stop it meanwhile: it waits until the client tells.
+    port = FakePort(timing=ClientTiming(check_keeps_request=True))
+    uri, torrent = magnet(1)
+    port.scripts[torrent] = Script(add_ambiguous=Lag(polls=4))
+    assert await service(port, resend_after=10.0).add([uri], stopped=True) == expect(AddResponse, added=[torrent])
+    assert await service(port, resend_after=10.0).stop([torrent]) == expect(
+        StopResponse, already_stopped=[torrent], warnings=[errors.TorrentAlreadyStopped(torrent, "torrent-1")]
+    )
+    assert port.requests("stop") == []
+    # It shows loading for four polls: the add's last, then the stop's reads until it tells.
+    assert port.methods() == ["snapshot", "add", "snapshot", *["snapshot"] * 4]
+
+
+async def test_a_torrent_that_never_tells_whether_it_runs_is_stopped_after_the_grace() -> None:
+    port = FakePort()
+    unsure = port.put(infohash(1), "unsure", stopped=None, script=Script(ambiguous=NEVER)).infohash
+    watch = Stopwatch()
+    assert await service(port, resend_after=10.0).stop([unsure]) == expect(StopResponse, stopped=[unsure])
+    assert watch.seconds >= 2 * POLICY.ambiguous_grace  # before the request, and after it
+    assert port.requests("stop") == [(unsure,)]
+
+
 @pytest.mark.parametrize("verify", [True, False])
 async def test_add_warns_when_verify_false_cant_be_honoured(verify: bool) -> None:
     port = FakePort(add_limitations=frozenset({"verify"}))
