@@ -41,7 +41,7 @@ import rencode
 from aiobtclientapi import APIBase
 from aiobtclientapi.adapters.deluge._transport import CLIENT_VERSION, HEADER, RPC_RESPONSE, encode_frame
 from aiobtclientapi.adapters.deluge._wire import STATUS_KEYS
-from aiobtclientapi.adapters.rtorrent._wire import FIELDS
+from aiobtclientapi.adapters.rtorrent._wire import STATUS
 from aiobtclientapi.adapters.transmission._wire import JSONRPC, LEGACY, SNAPSHOT_FIELDS, Dialect
 from aiobtclientapi.domain.torrent import TorrentState
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids
@@ -327,9 +327,9 @@ class RtorrentRecorder(WireRecorder):
 
     async def snapshot(self, infohashes: Sequence[str]) -> None:
         # snapshot() reads all torrents with d.multicall2, or few with their getters in a system.multicall.
-        getters = [f"{field}=" for field in FIELDS]
-        self.replies["d.multicall2"] = await self.exchange("d.multicall2", "", "main", *getters)
-        calls = [{"methodName": field, "params": [h.upper()]} for h in infohashes for field in FIELDS]
+        self.replies["d.multicall2"] = await self.exchange("d.multicall2", "", "main", *STATUS.args())
+        wire_calls = [call for h in infohashes for call in STATUS.calls(h.upper())]
+        calls = [{"methodName": method, "params": list(params)} for method, params in wire_calls]
         self.replies["system.multicall"] = await self.exchange("system.multicall", calls)
 
     async def verify(self, infohash: str) -> None:

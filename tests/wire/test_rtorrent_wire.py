@@ -12,11 +12,10 @@ import pytest
 import aiobtclientapi
 from aiobtclientapi.adapters.rtorrent._transport import parse_reply
 from aiobtclientapi.adapters.rtorrent._wire import (
-    FIELDS,
+    STATUS,
     columns_for,
     listing,
     to_listing_row,
-    to_row,
     to_status,
     to_torrent,
 )
@@ -39,22 +38,25 @@ def test_client_version(recording: Recording) -> None:
 
 @each_recording
 def test_d_multicall2(recording: Recording) -> None:
-    rows = [to_row(values) for values in parsed(recording, "d.multicall2")]
+    rows = STATUS.rows(parsed(recording, "d.multicall2"))
     check_statuses({status.infohash: status for status in map(to_status, rows)}, recording)
 
 
 @each_recording
 def test_system_multicall_of_getters(recording: Recording) -> None:
-    # One result per getter: [value], or a fault struct (all of them for the unknown infohash).
+    # One result per call: [value], or a fault struct (all of them for the unknown infohash).
     results = parsed(recording, "system.multicall")
-    assert len(results) == len(FIELDS) * (len(recording.torrents) + 1)
+    width = len(STATUS.wire_columns)
+    assert width < len(STATUS.columns)  # the integer getters come packed in one call
+    assert len(results) == width * (len(recording.torrents) + 1)
     statuses = {}
-    for start in range(0, len(results), len(FIELDS)):
-        group = results[start : start + len(FIELDS)]
+    for start in range(0, len(results), width):
+        group = results[start : start + width]
         if all(isinstance(result, dict) and "faultString" in result for result in group):
             continue
         assert all(isinstance(result, list) and len(result) == 1 for result in group), group
-        status = to_status(to_row([value for [value] in group]))
+        [row] = STATUS.rows([[value for [value] in group]])
+        status = to_status(row)
         statuses[status.infohash] = status
     check_statuses(statuses, recording)
 
@@ -76,11 +78,11 @@ def test_reply_with_a_dtd_is_a_response_error(recording: Recording) -> None:
 
 @each_recording
 def test_mistyped_row_is_a_validation_error(recording: Recording) -> None:
-    # to_row promises msgspec.ValidationError; the adapter turns it into ResponseError.
+    # STATUS.rows promises msgspec.ValidationError; the adapter turns it into ResponseError.
     row = list(parsed(recording, "d.multicall2")[0])
-    row[FIELDS.index("d.state")] = "started"
+    row[[column.key for column in STATUS.wire_columns].index("name")] = 7
     with pytest.raises(msgspec.ValidationError):
-        to_row(row)
+        STATUS.rows([row])
 
 
 # --- listing rows (shaped as rTorrent 0.9.8 answers d.multicall2 with nested multicalls) ---

@@ -1,13 +1,11 @@
 """rTorrent's reply shapes and their mapping to domain values.
 
-Rows of ``d.multicall2`` (and of the per-torrent getters in a
-``system.multicall``) come as lists in :data:`FIELDS` order; msgspec turns
-them into :class:`TorrentRow` (``array_like``).
-
-Listings ask for the columns their attributes need (:func:`columns_for`);
-a row becomes a :class:`ListingRow` and then a Torrent (:func:`to_torrent`).
-A listing of every torrent (:class:`Listing`) packs the integer getters in
-one d.multicall2 column and validates the whole reply in one pass.
+A status read and a listing ask for columns (:data:`STATUS_COLUMNS`,
+:func:`columns_for`): of every torrent in one ``d.multicall2``, of a few in
+a ``system.multicall`` of each one's getters. Either way the integer getters
+are packed into one string per torrent (:class:`Multicall2`), and msgspec
+validates the rows (``array_like``). A listing row becomes a
+:class:`ListingRow` and then a Torrent (:func:`to_torrent`).
 """
 
 from __future__ import annotations
@@ -37,48 +35,6 @@ from ...domain.torrent import (
     timestamp,
 )
 
-#: The d.* getters read for a torrent's status, in TorrentRow order.
-FIELDS: tuple[str, ...] = (
-    "d.hash",
-    "d.name",
-    "d.state",
-    "d.is_open",
-    "d.is_active",
-    "d.complete",
-    "d.hashing",
-    "d.is_hash_checking",
-    "d.chunks_hashed",
-    "d.size_chunks",
-    "d.completed_bytes",
-    "d.size_bytes",
-    "d.message",
-    "d.is_meta",
-)
-
-
-class TorrentRow(msgspec.Struct, array_like=True, frozen=True):
-    """One torrent as the :data:`FIELDS` getters report it."""
-
-    hash: str
-    name: str
-    state: int  # 1: the user wants it started (d.start), 0: stopped
-    is_open: int
-    is_active: int
-    complete: int
-    hashing: int  # 0: not hashing; 1 initial, 2 on completion, 3 rehash — also while queued
-    is_hash_checking: int  # 1 only while its data is being hashed right now
-    chunks_hashed: int
-    size_chunks: int
-    completed_bytes: int
-    size_bytes: int
-    message: str
-    is_meta: int
-
-
-def to_row(values: Any) -> TorrentRow:
-    """Validate one row; raises msgspec.ValidationError."""
-    return msgspec.convert(values, TorrentRow)
-
 
 def _fraction(part: int, whole: int) -> float:
     if whole <= 0:
@@ -87,7 +43,7 @@ def _fraction(part: int, whole: int) -> float:
 
 
 class StatusFields(Protocol):
-    """The getters :func:`to_status` reads: a TorrentRow or a ListingRow."""
+    """The getters :func:`to_status` reads: a row of :data:`STATUS_COLUMNS` or a ListingRow."""
 
     @property
     def hash(self) -> str: ...
@@ -215,6 +171,12 @@ COMPUTED: Mapping[str, Column] = {
 #: What to_status() reads for state and error (its progress and name aren't used here).
 _STATUS = ("state", "is_open", "is_active", "complete", "hashing", "is_hash_checking", "message", "is_meta")
 
+#: What to_status() reads: a torrent's status.
+STATUS_COLUMNS = tuple(
+    Column(key, GETTERS[key])
+    for key in ("hash", "name", *_STATUS, "chunks_hashed", "size_chunks", "completed_bytes", "size_bytes")
+)
+
 #: Attribute → the getters it is computed from (GETTERS keys).
 ATTRIBUTE_GETTERS: Mapping[str, tuple[str, ...]] = {
     "infohash_v2": (),  # rTorrent knows no v2 hashes
@@ -297,12 +259,12 @@ class ListingRow(msgspec.Struct, frozen=True, kw_only=True):
 
     hash: str
     name: str = ""
-    state: int = 0
+    state: int = 0  # 1: the user wants it started (d.start), 0: stopped
     is_open: int = 0
     is_active: int = 0
     complete: int = 0
-    hashing: int = 0
-    is_hash_checking: int = 0
+    hashing: int = 0  # 0: not hashing; 1 initial, 2 on completion, 3 rehash — also while queued
+    is_hash_checking: int = 0  # 1 only while its data is being hashed right now
     chunks_hashed: int = 0
     size_chunks: int = 0
     completed_bytes: int = 0
@@ -510,6 +472,15 @@ class Multicall2:
         """The arguments of d.multicall2 after its target and view."""
         return [column.multicall2_arg() for column in self.wire_columns]
 
+    def calls(self, wire_hash: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The columns of one torrent as calls of a system.multicall, their results a row
+        as d.multicall2 gives it. The packed column is a ``branch`` whose condition
+        (d.hash) holds, so that its command string runs with the torrent as target."""
+        calls = [column.call(wire_hash) for column in self.wire_columns]
+        if self._packed:
+            calls[-1] = ("branch", (wire_hash, "d.hash=", self.wire_columns[-1].multicall2_arg()))
+        return calls
+
     def unpack(self, reply: Any) -> list[Any]:
         """The rows of a reply, as lists of values in :attr:`columns` order; raises TypeError."""
         if not isinstance(reply, list):
@@ -540,6 +511,10 @@ class Multicall2:
 def multicall2(columns: tuple[Column, ...]) -> Multicall2:
     """The :class:`Multicall2` of `columns`, built once."""
     return Multicall2(columns)
+
+
+#: How a status is read (rows of its ``row_type`` are :class:`StatusFields`).
+STATUS = multicall2(STATUS_COLUMNS)
 
 
 class Listing:

@@ -45,7 +45,7 @@ _INFOHASH = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 _GETTERS_UP_TO = 50
 #: The same bound for listings, in getter calls: a system.multicall this size
 #: is one request (under MAX_CALLS_PER_REQUEST and the size limit).
-_GETTER_CALLS_UP_TO = _GETTERS_UP_TO * len(_wire.FIELDS)
+_GETTER_CALLS_UP_TO = _GETTERS_UP_TO * len(_wire.STATUS_COLUMNS)
 #: What deleting a torrent's data needs to know (the arguments of _wire.removal).
 _REMOVAL_COLUMNS = (
     _wire.Column("directory", "d.directory"),
@@ -127,10 +127,11 @@ class RtorrentAdapter(AdapterBase):
         return await self._request(lambda: self._transport.multicall(calls), idempotent=idempotent)
 
     # --- reading ---------------------------------------------------------------------
-    async def _all_rows(self) -> list[_wire.TorrentRow]:
-        rows = await self._call("d.multicall2", "", "main", *(f"{field}=" for field in _wire.FIELDS))
+    async def _status_rows(self) -> list[Any]:
+        """The status of every torrent: one d.multicall2."""
+        reply = await self._call("d.multicall2", "", "main", *_wire.STATUS.args())
         try:
-            return [_wire.to_row(row) for row in rows]
+            return _wire.STATUS.rows(reply)
         except (msgspec.ValidationError, TypeError) as exc:
             raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply: {exc}") from exc
 
@@ -147,10 +148,11 @@ class RtorrentAdapter(AdapterBase):
             known.append(values)
         return known
 
-    async def _rows_of(self, infohashes: Sequence[str]) -> list[_wire.TorrentRow]:
-        groups = [[(field, (h.upper(),)) for field in _wire.FIELDS] for h in infohashes]
+    async def _status_rows_of(self, infohashes: Sequence[str]) -> list[Any]:
+        """The status of the given torrents it knows: their getters in one system.multicall."""
+        groups = [_wire.STATUS.calls(h.upper()) for h in infohashes]
         try:
-            return [_wire.to_row(values) for values in await self._known_groups(groups)]
+            return _wire.STATUS.rows(await self._known_groups(groups))
         except (msgspec.ValidationError, TypeError) as exc:
             raise errors.ResponseError(f"{self._url}: invalid torrent status: {exc}") from exc
 
@@ -159,9 +161,9 @@ class RtorrentAdapter(AdapterBase):
         if not wanted:
             return {}
         if len(wanted) <= _GETTERS_UP_TO:
-            rows = await self._rows_of(sorted(wanted))
+            rows = await self._status_rows_of(sorted(wanted))
         else:
-            rows = await self._all_rows()
+            rows = await self._status_rows()
         statuses = (_wire.to_status(row) for row in rows)
         return {status.infohash: status for status in statuses if status.infohash in wanted}
 
@@ -185,11 +187,13 @@ class RtorrentAdapter(AdapterBase):
         """`columns` of the given torrents it knows: their getters in one system.multicall,
         or one d.multicall2 over all torrents when that many getters would need more requests."""
         wanted = {h.upper() for h in infohashes}
-        if len(wanted) * len(columns) > _GETTER_CALLS_UP_TO:
+        plan = _wire.multicall2(tuple(columns))
+        if len(wanted) * len(plan.wire_columns) > _GETTER_CALLS_UP_TO:
             return [row for row in await self._listing(columns) if row.hash.upper() in wanted]
-        groups = [[column.call(h) for column in columns] for h in sorted(wanted)]
+        groups = [plan.calls(h) for h in sorted(wanted)]
         try:
-            return [_wire.to_listing_row(columns, values) for values in await self._known_groups(groups)]
+            known = plan.unpack(await self._known_groups(groups))
+            return [_wire.to_listing_row(plan.columns, values) for values in known]
         except (msgspec.ValidationError, TypeError) as exc:
             raise errors.ResponseError(f"{self._url}: invalid torrent attributes: {exc}") from exc
 
