@@ -137,6 +137,11 @@ class TorrentService:
         # What we last asked for each torrent: True = stopped. Needed where
         # the client can't tell (verifying on Transmission and qBittorrent 4).
         self._intent_stopped: dict[str, bool] = {}
+        # Torrents whose last add, start or stop we took as done while the
+        # client checked them: when the check ends, the client may show the
+        # state from before the request for a moment (Transmission, ending a
+        # check a start waited for, reads stopped before it starts).
+        self._answered_checking: set[str] = set()
         # When we asked for each verification, until the client showed it.
         self._verify_requested: dict[str, float] = {}
         self._log = get_logger(client=port.url.client, url=str(port.url))
@@ -439,7 +444,7 @@ class TorrentService:
                 )
             else:
                 response.added.append(infohash)
-            self._intent_stopped[infohash] = options.stopped
+            self._remember(infohash, options.stopped, last.get(infohash))
         self._log.debug("added", count=len(response.added), errors=len(response.errors))
 
     # --- start / stop ------------------------------------------------------------
@@ -481,7 +486,7 @@ class TorrentService:
             if not todo:
                 return
             for infohash in todo:
-                self._intent_stopped[infohash] = stop
+                self._remember(infohash, stop, None)
 
             def done(status: TorrentStatus) -> bool:
                 return status.stopped is stop
@@ -499,6 +504,7 @@ class TorrentService:
                 missing_within=dict.fromkeys(todo, self.port.timing.state_latency),
             )
             for infohash in todo:
+                self._remember(infohash, stop, last.get(infohash))
                 if infohash not in pending:
                     done_list.append(infohash)
                 elif failure is not None:
@@ -511,22 +517,48 @@ class TorrentService:
         except Exception as exc:
             response.errors.append(as_error(exc))
 
+    def _remember(self, infohash: str, stopped: bool, status: TorrentStatus | None) -> None:
+        """Keep what we asked of `infohash`, and whether `status`, the answer we took, was a check."""
+        self._intent_stopped[infohash] = stopped
+        if status is not None and status.stopped is None:
+            self._answered_checking.add(infohash)
+        else:
+            self._answered_checking.discard(infohash)
+
+    def _contradicted(self, status: TorrentStatus) -> bool:
+        """Whether the client shows the state from before the request we took its check for."""
+        infohash = status.infohash
+        return (
+            infohash in self._answered_checking
+            and status.stopped is not None
+            and status.stopped != self._intent_stopped.get(infohash)
+        )
+
     async def _telling_snapshot(self, infohashes: list[str]) -> Mapping[str, TorrentStatus]:
         """The snapshot, where the client tells whether each torrent runs.
 
-        A torrent the client shows neither running nor stopped (loading or
-        checking: qBittorrent's checkingResumeData) whose last request this
-        object doesn't know is read again, for at most the policy's
-        `ambiguous_grace`, so that a torrent added stopped elsewhere is
-        "already stopped", not stopped again.
+        Read again, for at most the policy's `ambiguous_grace`, until the
+        client tells:
+        - a torrent it shows neither running nor stopped (loading or
+          checking: qBittorrent's checkingResumeData) whose last request this
+          object doesn't know, so that a torrent added stopped elsewhere is
+          "already stopped", not stopped again;
+        - a torrent whose check we took for the answer to our last request,
+          shown in the state from before it: at the end of the check the
+          client may show that for a moment. After the grace its word stands
+          (the torrent was started or stopped elsewhere).
         """
         found = dict(await self.port.snapshot(infohashes))
-        unsure = [h for h, status in found.items() if status.stopped is None and h not in self._intent_stopped]
+        unsure = [
+            h
+            for h, status in found.items()
+            if (status.stopped is None and h not in self._intent_stopped) or self._contradicted(status)
+        ]
         if unsure:
             last, _, failure = await self._confirm(
                 unsure,
                 self.port.snapshot,
-                lambda status: status.stopped is not None,
+                lambda status: status.stopped is not None and not self._contradicted(status),
                 ambiguous=lambda status: True,
                 missing_within=dict.fromkeys(unsure, 0.0),
             )
@@ -537,6 +569,9 @@ class TorrentService:
                     found.pop(infohash, None)  # removed meanwhile
                 else:
                     found[infohash] = status
+        for infohash, status in found.items():
+            if status.stopped is not None:
+                self._answered_checking.discard(infohash)  # the check is over: the client's word stands
         return found
 
     # --- verify -------------------------------------------------------------------

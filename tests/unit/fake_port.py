@@ -65,6 +65,9 @@ class Script:
     ambiguous: Lag = NOW
     #: During `ambiguous`, every other poll shows the old state again.
     flap: bool = False
+    #: After `ambiguous`, the old state shows again for this long before the change
+    #: (Transmission, ending a check that a start waited for).
+    old_after_ambiguous: Lag = NOW
     #: What the torrent does while it shows ``stopped=None``.
     ambiguous_state: TorrentState = TorrentState.verifying
     #: The first this many start/stop requests are ignored (accepted, never done).
@@ -148,6 +151,7 @@ class _Change:
         self.requested = requested  # False: the add's own state, which a request overrides
         self.clock = _Clock()
         self.middle_clock: _Clock | None = None  # started by the first poll after `lag`
+        self.tail_clock: _Clock | None = None  # started by the first poll after `middle`
 
 
 class FakeTorrent:
@@ -245,6 +249,11 @@ class FakeTorrent:
             if self.script.flap and middle.polls % 2 == 0:
                 return self._status(self.stopped)
             return self._status(None)
+        if change.kind == "stopped":
+            tail = change.tail_clock = change.tail_clock or _Clock()
+            tail.polls += 1
+            if tail.within(self.script.old_after_ambiguous):
+                return self._status(self.stopped)
         # Done: the daemon shows the change from now on.
         self.change = None
         if change.kind == "verify":

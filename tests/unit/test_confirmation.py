@@ -620,6 +620,35 @@ async def test_a_torrent_added_stopped_elsewhere_and_still_loading_is_already_st
     assert port.methods() == ["snapshot", "add", "snapshot", *["snapshot"] * 4]
 
 
+async def test_the_old_state_shown_when_a_check_that_was_the_answer_ends_is_not_the_answer() -> None:
+    # Transmission: a torrent started while it waits for a check reads stopped
+    # for a moment when the check ends, then starts. A stop sent by the object
+    # that started it must stop it, not call it already stopped.
+    port = FakePort(timing=ClientTiming(check_keeps_request=True))
+    script = Script(ambiguous=Lag(polls=1), old_after_ambiguous=Lag(polls=1))
+    torrent = port.put(infohash(1), stopped=True, script=script).infohash
+    svc = service(port, resend_after=10.0)
+    assert await svc.start([torrent]) == expect(StartResponse, started=[torrent])
+    assert await svc.stop([torrent]) == expect(StopResponse, stopped=[torrent])
+    assert port.requests("stop") == [(torrent,)]
+    # The start's check, then the stop reads stopped (the check's end), and again until it runs.
+    assert port.methods() == ["snapshot", "start", "snapshot", "snapshot", "snapshot", "stop", "snapshot"]
+
+
+async def test_a_torrent_stopped_elsewhere_after_a_check_that_was_the_answer_is_already_stopped() -> None:
+    port = FakePort(timing=ClientTiming(check_keeps_request=True))
+    torrent = port.put(infohash(1), "stopped-elsewhere", stopped=True, script=Script(ambiguous=Lag(polls=1))).infohash
+    svc = service(port, resend_after=10.0)
+    assert await svc.start([torrent]) == expect(StartResponse, started=[torrent])
+    await service(port).stop([torrent])  # another program stops it
+    watch = Stopwatch()
+    assert await svc.stop([torrent]) == expect(
+        StopResponse, already_stopped=[torrent], warnings=[errors.TorrentAlreadyStopped(torrent, "stopped-elsewhere")]
+    )
+    assert watch.seconds >= POLICY.ambiguous_grace  # its word stands after the grace
+    assert port.requests("stop") == [(torrent,)]
+
+
 async def test_a_torrent_that_never_tells_whether_it_runs_is_stopped_after_the_grace() -> None:
     port = FakePort()
     unsure = port.put(infohash(1), "unsure", stopped=None, script=Script(ambiguous=NEVER)).infohash
