@@ -45,7 +45,7 @@ from .cold_start import COMPARATOR, make_venv
 from .comparator import COUNT as COMPARATOR_COUNT
 from .comparator import Comparison, compare
 from .listing import DECODE_SLACK, LISTING_COUNT, bench_deluge_decoding, bench_listing, bench_watch
-from .many import PER_CLIENT, ManyAPIs, bench_many
+from .many import PER_CLIENT, ManyAPIs, bench_many, cpu_summary
 from .many import SLACK as MANY_SLACK
 from .many import TORRENTS as MANY_TORRENTS
 from .ops import OpTimes, _clean, bench_ops
@@ -186,9 +186,10 @@ async def run(options: argparse.Namespace) -> int:
                 ok &= within or not options.judge
                 print(f"\n{many.objects} API objects in one event loop, {many.torrents_each} torrents each")
                 for target_id, seconds in many.alone.items():
-                    print(f"  {target_id:<22} alone    {seconds:>7.3f} s")
+                    print(f"  {target_id:<22} alone    {seconds:>7.3f} s  {cpu_summary(many, target_id)}")
                 verdict = "" if within or not options.judge else "  TOO SLOW"
                 print(f"  all together             {many.together:>7.3f} s (limit {MANY_SLACK * slowest:.3f}){verdict}")
+                print(f"  {cpu_summary(many, 'together')}")
     finally:
         pool.close()
         options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from .__main__ import RESULTS, Results, op_limit
+from .many import cpu_summary
 from .ops import OPS
 
 PNG = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.png"
@@ -51,12 +52,16 @@ def table(results: Results) -> str:
             lines.append(f"| {j.target} | {j.what} | {j.value:,.3f}{mark} | {j.limit:,.3f} | {j.note} |")
     if results.many is not None:
         many = results.many
-        alone = ", ".join(f"{target} {seconds:.2f} s" for target, seconds in many.alone.items())
         lines += [
             "",
-            f"{many.objects} API objects in one event loop, {many.torrents_each} torrents each:"
-            f" all together {many.together:.2f} s; each client's alone: {alone}.",
+            f"{many.objects} API objects in one event loop, {many.torrents_each} torrents each:",
+            "",
+            "| phase | seconds | CPU seconds used meanwhile |",
+            "|---|---:|---|",
         ]
+        for phase, seconds in [*many.alone.items(), ("all together", many.together)]:
+            cpu = cpu_summary(many, "together" if phase == "all together" else phase).removeprefix("CPU: ")
+            lines.append(f"| {phase} | {seconds:.2f} | {cpu} |")
     return "\n".join(lines)
 
 

@@ -6,11 +6,17 @@ start end before the stop), every Response checked. First each
 client's objects alone, then all clients' together: the event loop and the
 library must not be what limits, so all together may take at most ``SLACK``
 times the slowest client alone.
+
+Each phase also reports the CPU seconds this process and each daemon used:
+on a machine whose cores the daemons alone keep busy, all together cannot
+take less than their CPU time shared out over the cores, whatever the
+library does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,13 +34,45 @@ TORRENTS = 20
 SLACK = 1.5
 
 
+#: The name under which the CPU time of the benchmark's own process is reported.
+OURS = "aiobtclientapi"
+
+
 class ManyAPIs(msgspec.Struct, kw_only=True):
-    """Seconds for each client's objects alone and for all of them at once."""
+    """Seconds for each client's objects alone and for all of them at once, and the
+    CPU seconds each process used meanwhile (by phase: a target id, or "together")."""
 
     alone: dict[str, float]
     together: float
     objects: int
     torrents_each: int
+    cpu: dict[str, dict[str, float]] = {}
+    #: The cores this process may run on (the daemons share the machine's).
+    cores: int = 0
+
+    def cpu_bound(self, phase: str) -> float:
+        """The least wall time the CPU seconds of `phase` fit in, shared out over the cores."""
+        return sum(self.cpu.get(phase, {}).values()) / max(self.cores, 1)
+
+
+def cpu_summary(many: ManyAPIs, phase: str) -> str:
+    """The CPU seconds of `phase` in words, e.g. "CPU: aiobtclientapi 0.25 s, deluge-2.0.3 1.31 s"."""
+    used = many.cpu.get(phase)
+    if not used:
+        return ""
+    each = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in used.items())
+    return (
+        f"CPU: {each}; {sum(used.values()):.2f} s in all, at least {many.cpu_bound(phase):.2f} s on {many.cores} cores"
+    )
+
+
+def _cpu_seconds(targets: Sequence[Target]) -> dict[str, float]:
+    """CPU seconds used so far by this process and by each target's daemon."""
+    used = {OURS: time.process_time()}
+    for target in targets:
+        if target.daemon is not None:
+            used[target.id] = target.daemon.cpu_seconds()
+    return used
 
 
 async def _one_object(api: APIBase, torrents: Sequence[TestTorrent], location: str, settle: bool) -> None:
@@ -59,8 +97,11 @@ def _must_settle(target: Target) -> bool:
     return target.client == "rtorrent"
 
 
-async def _drive(targets: Sequence[Target], per_client: int, torrents: int, workdir: Path) -> float:
-    """Seconds for `per_client` objects on each target, all at once; their torrents removed afterwards."""
+async def _drive(
+    targets: Sequence[Target], per_client: int, torrents: int, workdir: Path
+) -> tuple[float, dict[str, float]]:
+    """Seconds for `per_client` objects on each target, all at once, and the CPU seconds
+    each process used meanwhile; their torrents removed afterwards."""
     work: list[tuple[Target, APIBase, list[TestTorrent]]] = []
     for target in targets:
         async with target.make_api(timeout=120) as api:
@@ -68,12 +109,15 @@ async def _drive(targets: Sequence[Target], per_client: int, torrents: int, work
         for _ in range(per_client):
             batch = [make_torrent(target.download_dir, workdir / target.id, size=16 * 1024) for _ in range(torrents)]
             work.append((target, target.make_api(timeout=120), batch))
+    cpu_before = _cpu_seconds(targets)
     started = time.perf_counter()
     try:
         await asyncio.gather(
             *(_one_object(api, batch, str(target.download_dir), _must_settle(target)) for target, api, batch in work)
         )
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        cpu_after = _cpu_seconds(targets)
+        return seconds, {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
     finally:
         for target in targets:
             async with target.make_api(timeout=120) as api:
@@ -83,6 +127,16 @@ async def _drive(targets: Sequence[Target], per_client: int, torrents: int, work
 async def bench_many(
     targets: Sequence[Target], workdir: Path, per_client: int = PER_CLIENT, torrents: int = TORRENTS
 ) -> ManyAPIs:
-    alone = {target.id: await _drive([target], per_client, torrents, workdir) for target in targets}
-    together = await _drive(targets, per_client, torrents, workdir)
-    return ManyAPIs(alone=alone, together=together, objects=per_client * len(targets), torrents_each=torrents)
+    alone: dict[str, float] = {}
+    cpu: dict[str, dict[str, float]] = {}
+    for target in targets:
+        alone[target.id], cpu[target.id] = await _drive([target], per_client, torrents, workdir)
+    together, cpu["together"] = await _drive(targets, per_client, torrents, workdir)
+    return ManyAPIs(
+        alone=alone,
+        together=together,
+        objects=per_client * len(targets),
+        torrents_each=torrents,
+        cpu=cpu,
+        cores=len(os.sched_getaffinity(0)),
+    )

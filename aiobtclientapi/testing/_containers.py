@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiobtclientapi.testing._daemon import DAEMON_ENVIRONMENT, Daemon, NativeRunner, ProcessHandle
+from aiobtclientapi.testing._daemon import DAEMON_ENVIRONMENT, Daemon, NativeRunner, ProcessHandle, cpu_seconds_of
 from aiobtclientapi.testing._targets import Target
 
 # The reaper image (ryuk) can't be pulled here; containers are removed by stop().
@@ -221,6 +221,9 @@ class ContainerProcess:
 
     def thaw(self) -> None:
         self.container.get_wrapped_container().unpause()
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds_of(self._host_pids())
 
     def stop(self, timeout: float) -> None:
         if self.poll() is None:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -100,6 +100,31 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (None once the process is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def cpu_seconds_of(pids: Iterable[int]) -> float:
+    """User + system CPU seconds the live processes `pids` have used, all their threads'."""
+    ticks = 0
+    for pid in pids:
+        fields = _proc_stat(pid)
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of process group `pgid`."""
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return [pid for pid in pids if (fields := _proc_stat(pid)) is not None and int(fields[2]) == pgid]
+
+
 class ProcessHandle(Protocol):
     """A running daemon, native or in a container."""
 
@@ -115,6 +140,9 @@ class ProcessHandle(Protocol):
 
     def thaw(self) -> None:
         """Let a frozen daemon go on."""
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the daemon's processes have used so far (for benchmarks)."""
 
 
 class NativeProcess:
@@ -144,6 +172,9 @@ class NativeProcess:
 
     def thaw(self) -> None:
         os.kill(self.popen.pid, signal.SIGCONT)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds_of(group_pids(self.popen.pid))
 
     def stop(self, timeout: float) -> None:
         if self.popen.poll() is not None:
@@ -286,6 +317,11 @@ class Daemon:
         """Let a frozen daemon go on."""
         assert self.process is not None
         self.process.thaw()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the running daemon has used so far (for benchmarks)."""
+        assert self.process is not None
+        return self.process.cpu_seconds()
 
     def revive(self) -> str | None:
         """Start the daemon again if it has exited; None if it runs, else how it ended.
