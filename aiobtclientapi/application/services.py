@@ -555,9 +555,17 @@ class TorrentService:
             if (status.stopped is None and h not in self._intent_stopped) or self._contradicted(status)
         ]
         if unsure:
+            first: Mapping[str, TorrentStatus] | None = {h: found[h] for h in unsure}
+
+            async def read(wanted: list[str]) -> Mapping[str, TorrentStatus]:
+                # The first round judges the read just made; the client is asked again after a pause.
+                nonlocal first
+                seen, first = first, None
+                return seen if seen is not None else await self.port.snapshot(wanted)
+
             last, _, failure = await self._confirm(
                 unsure,
-                self.port.snapshot,
+                read,
                 lambda status: status.stopped is not None and not self._contradicted(status),
                 ambiguous=lambda status: True,
                 missing_within=dict.fromkeys(unsure, 0.0),

@@ -127,11 +127,11 @@ class RtorrentAdapter(AdapterBase):
         return await self._request(lambda: self._transport.multicall(calls), idempotent=idempotent)
 
     # --- reading ---------------------------------------------------------------------
-    async def _status_rows(self) -> list[Any]:
-        """The status of every torrent: one d.multicall2."""
-        reply = await self._call("d.multicall2", "", "main", *_wire.STATUS.args())
+    async def _rows_of_all(self, plan: _wire.Multicall2) -> list[Any]:
+        """`plan`'s columns of every torrent: one d.multicall2, validated in one pass."""
+        reply = await self._call("d.multicall2", "", "main", *plan.args())
         try:
-            return _wire.STATUS.rows(reply)
+            return plan.rows(reply)
         except (msgspec.ValidationError, TypeError) as exc:
             raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply: {exc}") from exc
 
@@ -163,7 +163,7 @@ class RtorrentAdapter(AdapterBase):
         if len(wanted) <= _GETTERS_UP_TO:
             rows = await self._status_rows_of(sorted(wanted))
         else:
-            rows = await self._status_rows()
+            rows = await self._rows_of_all(_wire.STATUS)
         statuses = (_wire.to_status(row) for row in rows)
         return {status.infohash: status for status in statuses if status.infohash in wanted}
 
@@ -200,12 +200,8 @@ class RtorrentAdapter(AdapterBase):
     async def torrents(self, infohashes: Sequence[str] | None, attributes: frozenset[str]) -> list[Torrent]:
         listing = _wire.listing(attributes)
         if infohashes is None:
-            # Every torrent: the reply validated in one pass into rows of just these columns.
-            reply = await self._call("d.multicall2", "", "main", *listing.multicall2.args())
-            try:
-                rows: Sequence[Any] = listing.multicall2.rows(reply)
-            except (msgspec.ValidationError, TypeError) as exc:
-                raise errors.ResponseError(f"{self._url}: invalid d.multicall2 reply: {exc}") from exc
+            # Every torrent: rows of just these columns.
+            rows: Sequence[Any] = await self._rows_of_all(listing.multicall2)
         elif not infohashes:
             return []
         else:
