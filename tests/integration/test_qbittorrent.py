@@ -186,11 +186,52 @@ async def test_relogin_is_one_extra_login(daemon: QbittorrentDaemon, caplog: pyt
     api = aiobtclientapi.api("qbittorrent", daemon.url)
     async with api:
         await api.get_infohashes()
+        # At most one login so far: an earlier test's session may have been joined.
+        logins = len(request_lines(caplog, "auth/login"))
+        assert logins <= 1
         await asyncio.to_thread(daemon.restart)
         await api.get_infohashes()
-    assert len(request_lines(caplog, "auth/login")) == 2
+    assert len(request_lines(caplog, "auth/login")) == logins + 1
     # The refused request was sent again once, after the login.
     assert [("status=403" in line) for line in request_lines(caplog, "torrents/info")] == [False, True, False]
+
+
+async def test_objects_of_one_user_share_one_login(
+    daemon: QbittorrentDaemon, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiobtclientapi")
+    # Restarted: whatever session an earlier test left is void, so someone must log in.
+    await asyncio.to_thread(daemon.restart)
+    torrent = new_torrent(daemon, tmp_path)
+    apis = [aiobtclientapi.api("qbittorrent", daemon.url) for _ in range(5)]
+    async with apis[0]:
+        assert (await apis[0].add(str(torrent.torrent_path), stopped=True)).success
+    listings = await asyncio.gather(*(api.get_infohashes() for api in apis))
+    assert all(torrent.infohash in listing for listing in listings)
+    assert len(request_lines(caplog, "auth/login")) == 1
+
+    # The daemon refuses the shared session (restarted): the objects asking at once log in once.
+    await asyncio.to_thread(daemon.restart)
+    listings = await asyncio.gather(*(api.get_infohashes() for api in apis))
+    assert all(torrent.infohash in listing for listing in listings)
+    assert len(request_lines(caplog, "auth/login")) == 2
+    for api in apis:
+        await api.disconnect()
+    async with apis[0]:
+        await apis[0].remove(torrent.infohash)
+
+
+async def test_wrong_password_never_joins_a_session(daemon: QbittorrentDaemon) -> None:
+    async with aiobtclientapi.api("qbittorrent", daemon.url) as api:
+        await api.get_infohashes()  # a session of the right password exists now
+        wrong = aiobtclientapi.api("qbittorrent", daemon.url_with(password="Not-The-Pa55"))
+        with pytest.raises(aiobtclientapi.AuthenticationError):
+            await wrong.get_infohashes()
+        await wrong.disconnect()
+        other_user = aiobtclientapi.api("qbittorrent", f"http://someone-else:{daemon.password}@127.0.0.1:{daemon.port}")
+        with pytest.raises(aiobtclientapi.AuthenticationError):
+            await other_user.get_infohashes()
+        await other_user.disconnect()
 
 
 # --- HTTPS --------------------------------------------------------------------------------------

@@ -17,6 +17,37 @@ from .. import _http, _json
 #: One file part of a multipart form: (field name, file name, content, content type).
 FilePart = tuple[str, str, bytes, str]
 
+#: The cookies a login set, by name.
+Cookies = dict[str, str]
+
+
+class _SharedLogin:
+    """The session of the last login to one Web API as one user, and the login under way."""
+
+    __slots__ = ("cookies", "pending")
+
+    def __init__(self) -> None:
+        self.cookies: Cookies | None = None
+        #: The login some transport is sending now, resolved in its event loop.
+        self.pending: asyncio.Future[Cookies] | None = None
+
+
+#: Logins by (Web API, username, password). qBittorrent hashes the password
+#: of every login (PBKDF2, ~50 ms of its CPU), so the transports of one
+#: process that log in to the same daemon as the same user share one session:
+#: 25 API objects connecting at once cost it one login, not a second of CPU.
+_shared_logins: dict[tuple[str, str, str], _SharedLogin] = {}
+#: Beyond this many Web APIs and users, the oldest entry is forgotten.
+_SHARED_LOGINS_KEPT = 256
+
+
+def _shared_login(key: tuple[str, str, str]) -> _SharedLogin:
+    shared = _shared_logins.pop(key, None) or _SharedLogin()
+    _shared_logins[key] = shared  # last in the dict: the most recently used
+    while len(_shared_logins) > _SHARED_LOGINS_KEPT:
+        del _shared_logins[next(iter(_shared_logins))]
+    return shared
+
 
 class Form:
     """Form fields and file parts of a POST, rebuilt for every attempt.
@@ -50,6 +81,11 @@ class QbittorrentTransport:
     once when a request answers 403 (session expired, daemon restarted),
     and never sends Origin/Referer (qBittorrent's CSRF check compares them
     with Host). ``requests`` counts requests by method, for tests and logs.
+
+    Transports of one process with the same URL, username and password share
+    the session of one login (see ``_shared_logins``): a transport joins the
+    last login's session, and logs in itself only when there is none or the
+    daemon refused it.
     """
 
     def __init__(self, url: ClientURL, options: ConnectionOptions, log: Any) -> None:
@@ -59,6 +95,8 @@ class QbittorrentTransport:
         # Counts logins, so concurrent requests refused together log in once.
         self._logins = 0
         self._login_lock = asyncio.Lock()
+        #: The session cookies in use: refused by the daemon, they are not joined again.
+        self._cookies: Cookies | None = None
 
     @property
     def is_open(self) -> bool:
@@ -71,11 +109,56 @@ class QbittorrentTransport:
     def _has_credentials(self) -> bool:
         return self.url.username is not None or self.url.password is not None
 
-    async def login(self) -> None:
-        """Log in; without credentials rely on the daemon's auth bypass (whitelist)."""
+    async def login(self, refused: Cookies | None = None) -> None:
+        """Join the session of the last login as this user, or log in if there is none
+        (or it is the `refused` one); without credentials rely on the daemon's auth
+        bypass (whitelist)."""
         self.http.session.cookie_jar.clear()  # a stale SID would be sent along otherwise
+        self._cookies = None
         if not self._has_credentials:
             return
+        shared = _shared_login((self.url.base, self.url.username or "", self.url.password or ""))
+        loop = asyncio.get_running_loop()
+        while True:
+            if shared.cookies is not None and shared.cookies != refused:
+                self._use(shared.cookies)
+                self._log.debug("joined the session of an earlier login")
+                return
+            pending = shared.pending
+            if pending is None or pending.done() or pending.get_loop() is not loop:
+                break
+            # Another transport is logging in as this user: its answer is ours.
+            try:
+                await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # we were cancelled, not that login
+        shared.pending = loop.create_future()
+        # Its failure is raised where it was sent; the others waiting re-raise it too.
+        shared.pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            cookies = await self._log_in()
+        except errors.Error as exc:
+            shared.pending.set_exception(exc)
+            raise
+        except BaseException:
+            shared.pending.cancel()  # those waiting log in themselves
+            raise
+        shared.cookies = cookies
+        shared.pending.set_result(cookies)
+        self._use(cookies)
+
+    def _use(self, cookies: Cookies) -> None:
+        from yarl import URL
+
+        self.http.session.cookie_jar.update_cookies(cookies, URL(self.url.base + "/"))
+        self._cookies = cookies
+        self._logins += 1
+
+    async def _log_in(self) -> Cookies:
+        """Send auth/login; the cookies it set."""
+        from yarl import URL
+
         form = Form({"username": self.url.username or "", "password": self.url.password or ""})
         reply = await self._send("POST", "auth/login", None, form)
         body = reply.text().strip()
@@ -88,8 +171,9 @@ class QbittorrentTransport:
             raise errors.AuthenticationError(f"{self.url}: Authentication failed: invalid username or password")
         if reply.status not in (200, 204) or (reply.status == 200 and body not in ("Ok.", "")):
             raise errors.ConnectionError(f"{self.url}: Login failed: HTTP {reply.status}: {body[:200]}")
-        self._logins += 1
         self._log.debug("logged in")
+        jar = self.http.session.cookie_jar.filter_cookies(URL(self.url.base + "/api/v2/"))
+        return {name: morsel.value for name, morsel in jar.items()}
 
     # --- requests ------------------------------------------------------------------
     async def _send(
@@ -121,7 +205,7 @@ class QbittorrentTransport:
             async with self._login_lock:
                 if self._logins == logins:
                     self._log.debug("session refused, logging in again", method=method)
-                    await self.login()
+                    await self.login(refused=self._cookies)
             reply = await self._send(verb, method, params, form)
             if reply.status == 403:
                 why = "after logging in" if self._has_credentials else "(no username or password given)"
