@@ -44,7 +44,10 @@ class _Table(msgspec.Struct):
 
 
 #: torrent-add takes one torrent per request; this many are in flight at once.
-_ADD_CONCURRENCY = 32
+#: Transmission answers them one at a time in its session thread, so more
+#: would only wait there; and many API objects adding at once would overflow
+#: its listen queue, each dropped connection retried a second later.
+_ADD_CONCURRENCY = 4
 #: tr_torrent_activity: downloading, seeding (the others are not running).
 _RUNNING = frozenset({4, 6})
 _NOT_RUNNING = {0: "a stopped one", 1: "a verifying one", 2: "a verifying one", 3: "a queued one", 5: "a queued one"}
@@ -63,8 +66,11 @@ class TransmissionAdapter(AdapterBase):
     #: before it replies: a move is done (or failed) when the reply comes.
     #: A torrent added paused stays stopped after its check; a start during a
     #: check sets "start after verify" (libtransmission's torrentStart), a stop
-    #: clears it and ends the check.
-    timing: ClientTiming = ClientTiming(move_shows_within=0.0, check_keeps_request=True)
+    #: clears it and ends the check. But a stop that lands after the check
+    #: ended and before the start it waited for ran is lost: the torrent
+    #: starts right after (README, "Client bugs worth knowing"), so a stop
+    #: it doesn't show is sent again soon.
+    timing: ClientTiming = ClientTiming(move_shows_within=0.0, check_keeps_request=True, resend_after=0.5)
 
     def __init__(self, url: ClientURL, options: ConnectionOptions) -> None:
         super().__init__(url, options)
