@@ -221,6 +221,20 @@ async def test_objects_of_one_user_share_one_login(
         await apis[0].remove(torrent.infohash)
 
 
+async def test_objects_logging_in_together_share_a_refusal(
+    daemon: QbittorrentDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiobtclientapi")
+    apis = [aiobtclientapi.api("qbittorrent", daemon.url_with(password="Not-The-Pa55-Either")) for _ in range(5)]
+    results = await asyncio.gather(*(api.get_infohashes() for api in apis), return_exceptions=True)
+    assert all(isinstance(result, aiobtclientapi.AuthenticationError) for result in results), results
+    assert all("Not-The-Pa55-Either" not in str(result) for result in results)
+    # One wrong login counted against the address, not five.
+    assert len(request_lines(caplog, "auth/login")) == 1
+    for api in apis:
+        await api.disconnect()
+
+
 async def test_wrong_password_never_joins_a_session(daemon: QbittorrentDaemon) -> None:
     async with aiobtclientapi.api("qbittorrent", daemon.url) as api:
         await api.get_infohashes()  # a session of the right password exists now

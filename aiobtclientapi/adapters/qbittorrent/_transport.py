@@ -133,19 +133,20 @@ class QbittorrentTransport:
             except asyncio.CancelledError:
                 if not pending.cancelled():
                     raise  # we were cancelled, not that login
-        shared.pending = loop.create_future()
+        # Ours, not shared.pending later: a transport in another event loop may replace that.
+        login = shared.pending = loop.create_future()
         # Its failure is raised where it was sent; the others waiting re-raise it too.
-        shared.pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+        login.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
             cookies = await self._log_in()
         except errors.Error as exc:
-            shared.pending.set_exception(exc)
+            login.set_exception(exc)
             raise
         except BaseException:
-            shared.pending.cancel()  # those waiting log in themselves
+            login.cancel()  # those waiting log in themselves
             raise
         shared.cookies = cookies
-        shared.pending.set_result(cookies)
+        login.set_result(cookies)
         self._use(cookies)
 
     def _use(self, cookies: Cookies) -> None:
