@@ -117,6 +117,11 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     yet is sent again, where the client is known to skip some (Deluge's
     pause skips torrents its queue starts meanwhile). ``None``:
     ``PollPolicy.resend_after``, for a request the client may have dropped.
+    ``refresh_interval``: seconds between the client's refreshes of the
+    states it reports, where it refreshes them on a timer (qBittorrent): a
+    change shows at the first refresh after it, at a moment the services
+    can't know, so the services poll for it at an even pace
+    (``PollPolicy.refresh_polls`` per interval). ``0``: no such timer.
     """
 
     state_latency: float = 0.0
@@ -126,6 +131,7 @@ class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):
     move_shows_within: float | None = 2.0
     check_keeps_request: bool = False
     resend_after: float | None = None
+    refresh_interval: float = 0.0
 
 
 class TorrentChanges(msgspec.Struct, frozen=True, kw_only=True):

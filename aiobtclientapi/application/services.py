@@ -15,6 +15,7 @@ Response for the torrent it concerns.
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import time
 from collections import Counter
@@ -172,6 +173,7 @@ class TorrentService:
         ambiguous_grace: float | None = None,
         resend: Callable[[list[str]], Awaitable[object]] | None = None,
         missing_within: Mapping[str, float] | None = None,
+        on_refresh: bool = False,
     ) -> tuple[dict[str, S | None], set[str], errors.Error | None]:
         """Poll `read` until `done` holds for every torrent, or the deadline.
 
@@ -180,7 +182,10 @@ class TorrentService:
         client doesn't show is given up after its `missing_within` seconds
         (the deadline if it has none). Torrents the client still shows are
         asked again with `resend` every ``resend_after`` seconds of the
-        client's timing, or else of the policy.
+        client's timing, or else of the policy, and the polls after a resend
+        back off from the start again. With `on_refresh` (what `done`
+        waits for is a state the client shows at its next refresh), the polls
+        of a client that refreshes on a timer come at an even pace.
         Returns the last status seen of each torrent, the ones not done and,
         if a request failed (the client went away), the error that ended it.
         """
@@ -195,7 +200,9 @@ class TorrentService:
         given_up: set[str] = set()
         ambiguous_since: dict[str, float] = {}
         last_sent = 0.0
-        async for elapsed in poll_rounds(policy):
+        pace = policy.refresh_pace(self.port.timing.refresh_interval) if on_refresh else None
+        resent = asyncio.Event()
+        async for elapsed in poll_rounds(policy, first_delay=pace, max_delay=pace, restart=resent):
             try:
                 snapshot = await read(sorted(pending))
             except Exception as exc:
@@ -224,6 +231,7 @@ class TorrentService:
                 except Exception as exc:
                     return last, pending | given_up, as_error(exc)
                 last_sent = elapsed
+                resent.set()
         return last, pending | given_up, None
 
     def _reader(self, *attributes: str) -> Reader[Torrent]:
@@ -501,6 +509,7 @@ class TorrentService:
                 ambiguous=ambiguous,
                 ambiguous_grace=0.0 if self.port.timing.check_keeps_request else None,
                 resend=action,
+                on_refresh=True,
                 missing_within=dict.fromkeys(todo, self.port.timing.state_latency),
             )
             for infohash in todo:
@@ -569,6 +578,7 @@ class TorrentService:
                 lambda status: status.stopped is not None and not self._contradicted(status),
                 ambiguous=lambda status: True,
                 missing_within=dict.fromkeys(unsure, 0.0),
+                on_refresh=True,
             )
             if failure is not None:
                 raise failure
@@ -743,6 +753,7 @@ class TorrentService:
                 moved,
                 ambiguous=stalled if shows_within is not None else None,
                 ambiguous_grace=max(shows_within or 0.0, self.policy.ambiguous_grace),
+                on_refresh=True,
             )
             for infohash in todo:
                 torrent = last.get(infohash)

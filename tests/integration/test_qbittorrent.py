@@ -441,6 +441,29 @@ async def test_closed_port_names_the_url(daemon: QbittorrentDaemon) -> None:
     await api.disconnect()
 
 
+async def test_start_and_stop_follow_the_daemons_refresh_interval(
+    api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path
+) -> None:
+    # qBittorrent shows a start or stop at its next state refresh: the
+    # object reads the interval when it connects, and polls at a pace of it.
+    await api.call("app/setPreferences", json=json.dumps({"refresh_interval": 500}))
+    try:
+        async with aiobtclientapi.api("qbittorrent", daemon.url) as other:
+            assert (other.port.timing.refresh_interval, other.port.timing.state_latency) == (0.5, 1.0)
+            torrent = new_torrent(daemon, tmp_path)
+            response = await other.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+            assert response.added == [torrent.infohash], response.errors
+            await settled_row(other, torrent.infohash)
+            assert (await other.start(torrent.infohash)).started == [torrent.infohash]
+            assert (await settled_row(other, torrent.infohash))["state"] not in PAUSED
+            assert (await other.stop(torrent.infohash)).stopped == [torrent.infohash]
+            assert (await settled_row(other, torrent.infohash))["state"] in PAUSED
+    finally:
+        await api.call("app/setPreferences", json=json.dumps({"refresh_interval": 1500}))
+    async with aiobtclientapi.api("qbittorrent", daemon.url) as default:
+        assert default.port.timing.refresh_interval == 1.5
+
+
 @pytest.mark.parametrize("layout", ["NoSubfolder", "Subfolder"])
 async def test_add_keeps_the_torrent_folder_whatever_the_default_layout(
     api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path, layout: str

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
+from aiobtclientapi.application import _poller
 from aiobtclientapi.application._poller import PollPolicy
 from aiobtclientapi.application.ports import AddOptions, AddStatus, ClientTiming
 from aiobtclientapi.application.services import TorrentService
@@ -230,6 +231,68 @@ async def test_dropped_request_is_resent_to_that_torrent_only() -> None:
     response = await service(port).stop([heard, deaf_once])
     assert response == expect(StopResponse, stopped=[heard, deaf_once])
     assert port.requests("stop") == [(heard, deaf_once), (deaf_once,)]
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses between polls, in seconds, as the services ask for them (still taken)."""
+    asked: list[float] = []
+    pause_for = _poller.pause_for
+
+    async def recording(seconds: float, wake: asyncio.Event | None = None) -> None:
+        asked.append(seconds)
+        await pause_for(seconds, wake)
+
+    monkeypatch.setattr(_poller, "pause_for", recording)
+    return asked
+
+
+async def test_polls_after_a_resend_back_off_from_the_start_again(pauses: list[float]) -> None:
+    # A request sent again is waited for like the first: the polls that follow it
+    # start close together, not at the pace the backoff had reached.
+    port = FakePort()
+    deaf_once = port.put(infohash(1), script=Script(drop=1)).infohash
+    response = await service(port).stop([deaf_once])
+    assert response == expect(StopResponse, stopped=[deaf_once])
+    assert port.requests("stop") == [(deaf_once,), (deaf_once,)]
+    # Backed off to the ceiling before the resend (after resend_after), from the start after it.
+    resent_at = pauses.index(POLICY.max_delay) + 1
+    restart = next(i for i in range(resent_at, len(pauses)) if pauses[i] < POLICY.max_delay)
+    assert pauses[restart] == POLICY.first_delay
+
+
+@pytest.mark.parametrize("stop", [True, False])
+async def test_a_client_that_refreshes_on_a_timer_is_polled_at_an_even_pace(stop: bool, pauses: list[float]) -> None:
+    # 0.04 s between refreshes, polled 4 times per refresh: every 0.01 s, not
+    # backing off from 0.001 s. The change shows 0.05 s after the request.
+    port = FakePort(timing=ClientTiming(refresh_interval=0.04))
+    torrent = port.put(infohash(1), stopped=not stop, script=Script(lag=Lag(seconds=0.05))).infohash
+    svc = service(port, first_delay=0.001, max_delay=0.5, refresh_polls=4)
+    if stop:
+        assert await svc.stop([torrent]) == expect(StopResponse, stopped=[torrent])
+    else:
+        assert await svc.start([torrent]) == expect(StartResponse, started=[torrent])
+    assert len(pauses) >= 4
+    assert set(pauses) == {0.01}
+
+
+async def test_a_client_without_a_refresh_timer_is_polled_with_backoff(pauses: list[float]) -> None:
+    port = FakePort()
+    torrent = port.put(infohash(1), script=Script(lag=Lag(seconds=0.05))).infohash
+    svc = service(port, first_delay=0.001, max_delay=0.5, refresh_polls=4)
+    assert await svc.stop([torrent]) == expect(StopResponse, stopped=[torrent])
+    assert pauses[:3] == [0.001, 0.001 * POLICY.factor, 0.001 * POLICY.factor**2]
+
+
+async def test_an_add_shows_without_waiting_for_the_refresh_timer(pauses: list[float]) -> None:
+    # A torrent a timer-refreshing client (qBittorrent) adds shows at once,
+    # with the state it loads in: the add is polled with backoff.
+    port = FakePort(timing=ClientTiming(refresh_interval=0.04))
+    uri, torrent = magnet(1)
+    port.scripts[torrent] = Script(appear=Lag(polls=3))
+    svc = service(port, first_delay=0.001, max_delay=0.5, refresh_polls=4)
+    assert await svc.add([uri]) == expect(AddResponse, added=[torrent])
+    assert pauses[:2] == [0.001, 0.001 * POLICY.factor]
 
 
 async def test_request_dropped_every_time_ends_at_the_deadline_for_that_torrent() -> None:

@@ -190,9 +190,11 @@ def _default_timing(appear_within: float, refresh_interval_ms: int = 1500) -> Cl
     about one torrent a second, then runs; one stopped while checking stays
     stopped.
     """
-    state_latency = max(refresh_interval_ms, 0) / 1000 + 0.5
+    refresh_interval = max(refresh_interval_ms, 0) / 1000
+    state_latency = refresh_interval + 0.5
     return ClientTiming(
         state_latency=state_latency,
+        refresh_interval=refresh_interval,
         appear_within=appear_within,
         refused_may_show_within=REFUSED_MAY_SHOW_WITHIN,
         # A move shows as state "moving" (or done) with the next refresh.
