@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import subprocess
+import warnings
 import xmlrpc.client
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,10 @@ def rtorrent_version() -> str:
     result = subprocess.run([require_binary("rtorrent"), "-h"], capture_output=True, text=True, timeout=30, check=False)
     match = re.search(r"version (\d+(?:\.\d+)+)", result.stdout + result.stderr)
     return match.group(1) if match else "unknown"
+
+
+#: What rTorrent says, and exits, when its peer port is in use.
+_PEER_PORT_TAKEN = "Could not open/bind port for listening"
 
 
 class RtorrentDaemon(Daemon):
@@ -118,6 +123,29 @@ class RtorrentDaemon(Daemon):
                 ]
             )
         )
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start rTorrent; on another peer port if the one chosen was taken meanwhile.
+
+        The peer port was free when chosen, but until rTorrent binds it any
+        program's outgoing connection may get it as its local port (seen once
+        after a benchmark's thousands of loopback connections). Nothing reads
+        the peer port from outside, so rTorrent is started again on new ones,
+        with a warning.
+        """
+        try:
+            super().start(timeout)
+        except RuntimeError as exc:
+            if _PEER_PORT_TAKEN not in str(exc):
+                raise
+            taken = self.peer_port
+            self.peer_port, self.dht_port = free_port(), free_port()
+            warnings.warn(
+                f"{self.label}: peer port {taken} was taken before it started; started again on {self.peer_port}",
+                stacklevel=2,
+            )
+            self.prepare()
+            super().start(timeout)
 
     def clear_leftovers(self) -> None:
         # A killed rTorrent leaves its session lock ("host:+PID") behind. In a

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ from aiobtclientapi.application.ports import AddOptions, AddStatus, ConnectionOp
 from aiobtclientapi.domain.source import source_from_metainfo
 from aiobtclientapi.testing._containers import target_param
 from aiobtclientapi.testing._pool import TargetPool
-from aiobtclientapi.testing._rtorrent import RtorrentTarget, daemon_labels
+from aiobtclientapi.testing._rtorrent import RtorrentDaemon, RtorrentTarget, daemon_labels
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 
 
@@ -340,6 +341,23 @@ async def test_stopped_flag_while_hashing(target_pool: TargetPool, target_id: st
 
 # --- hostile SCGI peers ------------------------------------------------------------------------
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def test_a_peer_port_taken_before_rtorrent_binds_it_is_replaced(tmp_path: Path) -> None:
+    # Free when chosen, the peer port can be some connection's local port by
+    # the time rTorrent binds it: the daemon starts again on another one.
+    daemon = RtorrentDaemon(tmp_path, socket_file=True)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = daemon.peer_port = holder.getsockname()[1]
+        with pytest.warns(UserWarning, match=f"peer port {taken} was taken before it started; started again on"):
+            daemon.start()
+    try:
+        assert daemon.peer_port != taken
+        assert daemon.is_ready()
+    finally:
+        daemon.stop()
 
 
 async def read_request(reader: asyncio.StreamReader) -> None:
