@@ -12,6 +12,7 @@ from .application._poller import PollPolicy
 from .application.api import APIBase
 from .application.ports import ConnectionOptions
 from .domain import errors
+from .domain.url import parse_proxy_url
 
 __all__ = ["DelugeAPI", "QbittorrentAPI", "RtorrentAPI", "TransmissionAPI", "api", "api_class", "client_names"]
 
@@ -33,6 +34,7 @@ class _ClientAPI(APIBase):
         tls_verify: bool = True,
         tls_ca_file: str | None = None,
         tls_fingerprint: str | None = None,
+        proxy: str | None = None,
         policy: PollPolicy | None = None,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
@@ -40,11 +42,20 @@ class _ClientAPI(APIBase):
         if tls_fingerprint is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", tls_fingerprint.replace(":", "")):
             raise errors.ValueError(f"Invalid tls_fingerprint (SHA-256, 64 hex digits): {tls_fingerprint!r}")
         client_url = parse_url(self.name, url or self.default_url, username, password)
+        proxy_url = None
+        if proxy is not None:
+            proxy_url = parse_proxy_url(proxy)
+            if client_url.is_socket:
+                raise errors.ValueError(f"A unix socket can't be reached through a proxy: {client_url}")
+            from .adapters import _proxy
+
+            _proxy.require()
         options = ConnectionOptions(
             timeout=float(timeout),
             tls_verify=tls_verify,
             tls_ca_file=tls_ca_file,
             tls_fingerprint=tls_fingerprint,
+            proxy=proxy_url,
         )
         if tls_ca_file is not None:
             from .adapters._tls import client_context
@@ -99,9 +110,15 @@ def api(
     tls_verify: bool = True,
     tls_ca_file: str | None = None,
     tls_fingerprint: str | None = None,
+    proxy: str | None = None,
     policy: PollPolicy | None = None,
 ) -> APIBase:
-    """An API object for client `name` at `url`."""
+    """An API object for client `name` at `url`.
+
+    `proxy`: ``socks5://[USERNAME:PASSWORD@]HOST:PORT``, ``socks4://[USERNAME@]HOST:PORT``
+    or ``http://[USERNAME:PASSWORD@]HOST:PORT`` (HTTP CONNECT): every connection
+    to the client goes through it (needs the ``proxy`` extra).
+    """
     cls = api_class(name)
     return cls(
         url,
@@ -111,5 +128,6 @@ def api(
         tls_verify=tls_verify,
         tls_ca_file=tls_ca_file,
         tls_fingerprint=tls_fingerprint,
+        proxy=proxy,
         policy=policy,
     )

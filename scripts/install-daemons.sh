@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the demo start (and zsh, for btclient's completion), when missing.
+# Installs the Debian packages the tests and the demo start (the daemons, nginx, the proxies;
+# zsh, for btclient's completion), when missing.
 set -euo pipefail
 
 declare -A packages=(
@@ -10,6 +11,8 @@ declare -A packages=(
     [nginx]=nginx-light
     [openssl]=openssl
     [zsh]=zsh
+    [microsocks]=microsocks
+    [tinyproxy]=tinyproxy
 )
 missing=()
 for binary in "${!packages[@]}"; do
@@ -27,6 +30,6 @@ echo "Installing ${missing[*]}" >&2
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts some of these as system services; the tests start their own.
-for service in transmission-daemon nginx; do
+for service in transmission-daemon nginx tinyproxy; do
     systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
 done

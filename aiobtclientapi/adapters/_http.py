@@ -19,7 +19,7 @@ from .._log import get_logger
 from ..application.ports import ConnectionOptions
 from ..domain import errors
 from ..domain.url import ClientURL, mask_password
-from . import _tls
+from . import _proxy, _tls
 
 if TYPE_CHECKING:
     import aiohttp
@@ -84,42 +84,61 @@ def status_error(reply: HttpReply, where: object, what: str) -> errors.Error:
 
 
 def new_session(options: ConnectionOptions, *, https: bool) -> aiohttp.ClientSession:
-    """An aiohttp session with our timeouts and TLS settings."""
+    """An aiohttp session with our timeouts, TLS settings and proxy."""
     import aiohttp
 
     connector: aiohttp.TCPConnector | None = None
+    tls: ssl.SSLContext | aiohttp.Fingerprint | None = None
     digest = _tls.pinned_digest(options)
     if https and digest is not None:
         # aiohttp compares the peer certificate's SHA-256 on every connection.
-        connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(digest))
+        tls = aiohttp.Fingerprint(digest)
     elif https:
-        connector = aiohttp.TCPConnector(ssl=_tls.client_context(options))
+        tls = _tls.client_context(options)
+    if options.proxy is not None:
+        connector = _proxy.http_connector(options.proxy, tls)
+    elif tls is not None:
+        connector = aiohttp.TCPConnector(ssl=tls)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=options.timeout),
         cookie_jar=aiohttp.CookieJar(unsafe=True),  # IP-address hosts keep their cookies
         raise_for_status=False,
+        trace_configs=[_proxy.connection_tracing()] if options.proxy is not None else None,
     )
 
 
-async def send(session: aiohttp.ClientSession, verb: str, target: str, where: object, **kwargs: Any) -> HttpReply:
+async def send(
+    session: aiohttp.ClientSession,
+    verb: str,
+    target: str,
+    where: object,
+    proxy: ClientURL | None = None,
+    **kwargs: Any,
+) -> HttpReply:
     """Send one request, read the whole (size-limited) reply, translate failures.
 
     `where` names the peer in error messages: a ClientURL (its str() masks
-    the password) or a masked URL string.
+    the password) or a masked URL string. `proxy`: the session's proxy, whose
+    failures name it.
     """
     import aiohttp
 
     try:
-        return await _send(session, verb, target, where, **kwargs)
+        return await _send(session, verb, target, where, proxy, **kwargs)
     except aiohttp.InvalidURL:
         pass  # raised below, out of this block: aiohttp's error holds the URL as given, password and all
     raise errors.ConnectionError(f"{where}: invalid URL")
 
 
-async def _send(session: aiohttp.ClientSession, verb: str, target: str, where: object, **kwargs: Any) -> HttpReply:
+async def _send(
+    session: aiohttp.ClientSession, verb: str, target: str, where: object, proxy: ClientURL | None, **kwargs: Any
+) -> HttpReply:
     import aiohttp
 
+    connecting = None
+    if proxy is not None:
+        connecting = kwargs["trace_request_ctx"] = _proxy.Connecting()
     try:
         async with session.request(verb, target, **kwargs) as resp:
             body = bytearray()
@@ -132,7 +151,11 @@ async def _send(session: aiohttp.ClientSession, verb: str, target: str, where: o
         raise
     except aiohttp.InvalidURL:
         raise  # for send(), which drops it
+    except _proxy.error_types(proxy) as exc:
+        raise _proxy.proxy_error(exc, proxy, _host_and_port(target)) from exc  # type: ignore[arg-type]
     except TimeoutError as exc:
+        if connecting is not None and connecting.now:
+            raise _proxy.proxy_error(exc, proxy, _host_and_port(target)) from exc  # type: ignore[arg-type]
         raise errors.TimeoutError(f"{where}: timed out") from exc
     except aiohttp.ClientConnectorCertificateError as exc:
         raise errors.ConnectionError(f"{where}: certificate verification failed: {exc.certificate_error}") from exc
@@ -146,6 +169,15 @@ async def _send(session: aiohttp.ClientSession, verb: str, target: str, where: o
         raise errors.ConnectionError(f"{where}: too many redirects ({len(exc.history)})") from exc
     except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
         raise errors.ConnectionError(f"{where}: {type(exc).__name__}") from exc
+
+
+def _host_and_port(target: str) -> str:
+    """``host:port`` of an http(s) URL without credentials (the proxy's target, in errors)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(target)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
 
 
 class HttpClient:
@@ -185,7 +217,7 @@ class HttpClient:
             target = self.url.base + target
         self.requests[what] += 1
         started = time.monotonic()
-        reply = await send(self.session, verb, target, self.url, **kwargs)
+        reply = await send(self.session, verb, target, self.url, self.options.proxy, **kwargs)
         self.bytes_received += len(reply.body)
         self._log.debug("request", method=what, status=reply.status, seconds=round(time.monotonic() - started, 4))
         return reply

@@ -39,12 +39,15 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
     ``tls_ca_file``: a PEM file of CA certificates to trust.
     ``tls_fingerprint``: SHA-256 of the server's certificate (hex, colons
     allowed) to pin it instead.
+    ``proxy``: the SOCKS5, SOCKS4 or HTTP CONNECT proxy every connection to
+    the client goes through (``client`` is ``"proxy"``); None: direct.
     """
 
     timeout: float = 10.0
     tls_verify: bool = True
     tls_ca_file: str | None = None
     tls_fingerprint: str | None = None
+    proxy: ClientURL | None = None
 
 
 class AddOptions(msgspec.Struct, frozen=True, kw_only=True):

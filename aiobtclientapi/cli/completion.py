@@ -50,7 +50,7 @@ _SCRIPTS = {"bash": _BASH, "zsh": _ZSH}
 
 #: Options followed by a value (a file, a number, a shell): nothing to complete after them but files.
 _TAKES_VALUE = frozenset(
-    {"--timeout", "--tls-ca-file", "--output", "--config", "--password-file", "--completion", "--complete"}
+    {"--timeout", "--tls-ca-file", "--proxy", "--output", "--config", "--password-file", "--completion", "--complete"}
 )
 _OPTIONS = (
     "--help",
@@ -59,6 +59,7 @@ _OPTIONS = (
     "--timeout",
     "--tls-ca-file",
     "--tls-no-verify",
+    "--proxy",
     "--output",
     "--config",
     "--password-file",

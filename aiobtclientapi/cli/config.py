@@ -58,6 +58,7 @@ class NamedClient:
     timeout: float | None = None
     tls_verify: bool = True
     tls_ca_file: str | None = None
+    proxy: str | None = field(default=None, repr=False)
 
 
 def default_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -112,6 +113,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "timeout": (int, float),
     "tls_verify": (bool,),
     "tls_ca_file": (str,),
+    "proxy": (str,),
 }
 
 
@@ -151,6 +153,7 @@ def _named_client(name: str, table: Any, path: Path) -> NamedClient:
         timeout=float(timeout) if timeout is not None else None,
         tls_verify=table.get("tls_verify", True),
         tls_ca_file=table.get("tls_ca_file"),
+        proxy=table.get("proxy"),
     )
 
 
@@ -165,9 +168,22 @@ def _url_has_password(named: NamedClient, path: Path) -> bool:
         raise ConfigError(f"{path}: [clients.{named.name}]: {exc}") from None
 
 
+def _proxy_has_password(named: NamedClient, path: Path) -> bool:
+    """Whether the named client's proxy URL holds a password."""
+    from ..domain import errors
+    from ..domain.url import parse_proxy_url
+
+    if named.proxy is None:
+        return False
+    try:
+        return parse_proxy_url(named.proxy).password is not None
+    except errors.ValueError as exc:  # its message masks the password
+        raise ConfigError(f"{path}: [clients.{named.name}]: {exc}") from None
+
+
 def _check_permissions(clients: Any, path: Path, mode: int) -> None:
     # Every URL is parsed: one the client's API would refuse is a mistake in the file.
-    in_urls = [_url_has_password(c, path) for c in clients]
+    in_urls = [_url_has_password(c, path) or _proxy_has_password(c, path) for c in clients]
     holds_password = any(in_urls) or any(c.password is not None for c in clients)
     runs_command = any(c.password_command is not None for c in clients)
     permissions = stat.S_IMODE(mode)

@@ -89,7 +89,7 @@ def _epilog() -> str:
     lines.append("unless attributes= says otherwise.")
     lines.append("")
     lines.append("named clients: [clients.NAME] tables in the config file (--config FILE, else")
-    lines.append(f"  {config.default_path()}): client, url, username, timeout, tls_verify, tls_ca_file, and")
+    lines.append(f"  {config.default_path()}): client, url, username, timeout, tls_verify, tls_ca_file, proxy, and")
     lines.append("  one of password, password_env (a variable's name) or password_command (a list: program, arguments)")
     lines.append("")
     lines.append("passwords (the first given): the URL, --password-file, $" + config.PASSWORD_VARIABLE + ", the named")
@@ -125,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="seconds to wait for the client (default: the named client's or 10)"
     )
     parser.add_argument("--tls-ca-file", metavar="FILE", help="trust the CA certificates in this PEM file")
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="reach the client through this proxy: socks5://, socks4:// or http://[USER:PASSWORD@]HOST:PORT",
+    )
     parser.add_argument("--output", metavar="FILE", help="save a file the method returns (get_torrent_file) here")
     parser.add_argument(
         "--tls-no-verify", action="store_true", help="don't verify the server's TLS certificate (insecure)"
@@ -323,6 +328,7 @@ def _call(options: argparse.Namespace) -> _Call:
         "timeout": timeout if timeout is not None else DEFAULT_TIMEOUT,
         "tls_ca_file": options.tls_ca_file or (named.tls_ca_file if named else None),
         "tls_verify": not options.tls_no_verify and (named.tls_verify if named else True),
+        "proxy": options.proxy or (named.proxy if named else None),
     }
     return _Call(client, url, method, words, connection, named, options.password_file)
 
@@ -536,7 +542,8 @@ def _list_clients(options: argparse.Namespace, out: TextIO) -> int:
     clients = config.load(options.config)
     width = max((len(name) for name in clients), default=0)
     for name, named in clients.items():
-        print(f"{name:<{width}}  {named.client:<12}  {mask_password(named.url)}", file=out)
+        through = f"  via {mask_password(named.proxy)}" if named.proxy else ""
+        print(f"{name:<{width}}  {named.client:<12}  {mask_password(named.url)}{through}", file=out)
     return 0
 
 

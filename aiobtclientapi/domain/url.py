@@ -196,6 +196,33 @@ def parse_client_url(
     )
 
 
+#: Proxy URLs: ``socks5://``, ``socks4://`` or ``http://`` (HTTP CONNECT), a port always.
+PROXY_URL_RULES = UrlRules(
+    client="proxy",
+    formats=(
+        "socks5://[USERNAME:PASSWORD@]HOST:PORT",
+        "socks4://[USERNAME@]HOST:PORT",
+        "http://[USERNAME:PASSWORD@]HOST:PORT",
+    ),
+    default_scheme="",
+    schemes={"socks5": SchemeRules(), "socks4": SchemeRules(), "http": SchemeRules()},
+)
+
+
+def parse_proxy_url(url: str) -> ClientURL:
+    """Parse a proxy URL (see :data:`PROXY_URL_RULES`); its ``client`` is ``"proxy"``."""
+    if not isinstance(url, str) or not _SCHEME.match(url.strip()):
+        shown = mask_password(url) if isinstance(url, str) else repr(url)
+        raise errors.ValueError(f"Invalid proxy URL: scheme missing (socks5://, socks4:// or http://): {shown}")
+    text = url.strip()
+    proxy = parse_client_url(PROXY_URL_RULES, text.removesuffix("/") if text.count("/") == 3 else text)
+    if proxy.port is None:
+        raise errors.ValueError(f"Invalid proxy URL: port missing: {proxy}")
+    if proxy.scheme == "socks4" and proxy.password is not None:
+        raise errors.ValueError(f"Invalid proxy URL: SOCKS4 has a user ID but no password: {proxy}")
+    return proxy
+
+
 def mask_password(text: str) -> str:
     """`text` (a URL as given) with any password replaced by ***.
 

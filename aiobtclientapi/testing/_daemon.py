@@ -28,6 +28,8 @@ PACKAGES = {
     "rtorrent": "rtorrent",
     "nginx": "nginx-light",
     "openssl": "openssl",
+    "microsocks": "microsocks",
+    "tinyproxy": "tinyproxy",
 }
 
 #: Set for every daemon: one written in Python (deluged) that crashes in

@@ -351,6 +351,31 @@ class TestConfigFile:
         ]
         assert "hunter2" not in result.stdout
 
+    def test_a_named_clients_proxy(self, tmp_path: Path) -> None:
+        from aiobtclientapi.cli.main import _call, _parser
+
+        text = (
+            '[clients.box]\nclient = "transmission"\nurl = "localhost"\nproxy = "socks5://me:hunter2@127.0.0.1:1080"\n'
+        )
+        conf = write_config(tmp_path / "config.toml", text, 0o604)
+        # The proxy's password counts like the client's.
+        assert "readable by others" in run("--config", str(conf), "--list-clients").stderr
+        conf.chmod(0o600)
+        result = run("--config", str(conf), "--list-clients")
+        assert result.stdout.split() == ["box", "transmission", "localhost", "via", "socks5://me:***@127.0.0.1:1080"]
+        assert "hunter2" not in result.stdout
+        named = _call(_parser().parse_args(["--config", str(conf), "box", "get_session"]))
+        assert named.connection["proxy"] == "socks5://me:hunter2@127.0.0.1:1080"
+        given = _call(_parser().parse_args(["--config", str(conf), "--proxy", "http://h:3128", "box", "get_session"]))
+        assert given.connection["proxy"] == "http://h:3128"
+
+    def test_an_invalid_proxy_in_the_config_file(self, tmp_path: Path) -> None:
+        text = '[clients.box]\nclient = "transmission"\nurl = "localhost"\nproxy = "socks9://me:hunter2@h:1"\n'
+        result = run("--config", str(write_config(tmp_path / "config.toml", text)), "--list-clients")
+        assert result.returncode == 2
+        assert "[clients.box]: Invalid proxy URL: unsupported scheme: socks9" in result.stderr
+        assert "hunter2" not in result.stderr
+
     def test_command_line_options_win_over_the_named_clients(self, tmp_path: Path) -> None:
         from aiobtclientapi.cli.main import _call, _parser
 
@@ -360,11 +385,11 @@ class TestConfigFile:
             'tls_verify = false\ntls_ca_file = "/ca.pem"\n',
         )
         named = _call(_parser().parse_args(["--config", str(conf), "box", "get_session"]))
-        assert named.connection == {"timeout": 20.0, "tls_ca_file": "/ca.pem", "tls_verify": False}
+        assert named.connection == {"timeout": 20.0, "tls_ca_file": "/ca.pem", "tls_verify": False, "proxy": None}
         given = _call(_parser().parse_args(["--config", str(conf), "--timeout", "3", "box", "get_session"]))
         assert given.connection["timeout"] == 3.0
         plain = _call(_parser().parse_args(["qbittorrent", "localhost", "get_session"]))
-        assert plain.connection == {"timeout": 10.0, "tls_ca_file": None, "tls_verify": True}
+        assert plain.connection == {"timeout": 10.0, "tls_ca_file": None, "tls_verify": True, "proxy": None}
 
 
 @pytest.mark.parametrize(

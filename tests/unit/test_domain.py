@@ -7,6 +7,7 @@ import builtins
 import copy as copy_module
 import hashlib
 import pickle
+import sys
 from pathlib import Path
 
 import bencode2
@@ -18,7 +19,7 @@ from aiobtclientapi._registry import parse_url
 from aiobtclientapi.domain.infohash import normalize_infohash
 from aiobtclientapi.domain.response import StopResponse
 from aiobtclientapi.domain.source import source_from_infohash, source_from_magnet, source_from_metainfo
-from aiobtclientapi.domain.url import mask_password
+from aiobtclientapi.domain.url import mask_password, parse_proxy_url
 
 HASH = "8f6e8660855b91fc3facee3845d3dd9e8def32de"
 
@@ -93,6 +94,53 @@ class TestURL:
         with pytest.raises(aiobtclientapi.ValueError) as info:
             parse_url("transmission", "user:hunter2@localhost:99999")
         assert "hunter2" not in str(info.value)
+
+
+class TestProxyURL:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("socks5://u:hunter2@127.0.0.1:1080", "socks5://u:***@127.0.0.1:1080"),
+            ("SOCKS5://proxy.example:1080/", "socks5://proxy.example:1080"),
+            ("socks4://me@10.0.0.1:1080", "socks4://me:***@10.0.0.1:1080"),
+            ("http://[::1]:3128", "http://[::1]:3128"),
+        ],
+    )
+    def test_formats(self, url: str, expected: str) -> None:
+        proxy = parse_proxy_url(url)
+        assert str(proxy) == expected
+        assert "hunter2" not in repr(proxy)
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("127.0.0.1:1080", "scheme missing"),
+            ("https://h:3128", "unsupported scheme: https"),
+            ("socks5://h", "port missing"),
+            ("socks5://u:hunter2@h:99999", "invalid port"),
+            ("socks5://u:hunter2@h:1080/path", "no path allowed"),
+            ("socks4://u:hunter2@h:1080", "SOCKS4 has a user ID but no password"),
+        ],
+    )
+    def test_invalid(self, url: str, message: str) -> None:
+        with pytest.raises(aiobtclientapi.ValueError, match=message) as info:
+            parse_proxy_url(url)
+        assert "hunter2" not in str(info.value)
+
+    def test_every_api_takes_one(self) -> None:
+        for cls in (aiobtclientapi.DelugeAPI, aiobtclientapi.QbittorrentAPI, aiobtclientapi.TransmissionAPI):
+            api = cls("localhost", proxy="socks5://u:hunter2@127.0.0.1:1080")
+            assert "hunter2" not in repr(api)
+        other = aiobtclientapi.api("rtorrent", "localhost:5000", proxy="http://u:hunter2@127.0.0.1:3128")
+        assert "hunter2" not in repr(other)
+        with pytest.raises(aiobtclientapi.ValueError, match="Invalid proxy URL"):
+            aiobtclientapi.api("transmission", "localhost", proxy="socks5://h")
+
+    def test_without_the_proxy_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setitem(sys.modules, "aiohttp_socks", None)  # as if not installed
+        with pytest.raises(aiobtclientapi.ValueError, match=r"pip install 'aiobtclientapi\[proxy\]'"):
+            aiobtclientapi.api("transmission", "localhost", proxy="socks5://127.0.0.1:1080")
+        aiobtclientapi.api("transmission", "localhost")  # without a proxy, nothing is missing
 
 
 class TestSources:

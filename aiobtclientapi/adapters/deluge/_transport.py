@@ -29,7 +29,7 @@ from ..._log import get_logger
 from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
-from .. import _tls
+from .. import _proxy, _tls
 from . import _rencode
 
 PROTOCOL_VERSION = 1
@@ -228,11 +228,19 @@ class DelugeTransport:
         # file verifies the chain only.
         context = _tls.client_context(self.options, verify_by_default=False, check_hostname=False)
         host, port = self.url.host, self.url.port or 58846
+        proxy = self.options.proxy
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=context, limit=2**20),
-                self.options.timeout,
-            )
+            if proxy is not None:  # keeps the timeout itself: the proxy's part names the proxy
+                opening = _proxy.open_connection(
+                    proxy, host, port, timeout=self.options.timeout, limit=2**20, tls=context
+                )
+            else:
+                opening = asyncio.wait_for(
+                    asyncio.open_connection(host, port, ssl=context, limit=2**20), self.options.timeout
+                )
+            reader, writer = await opening
+        except errors.Error:
+            raise  # the proxy's failure, naming it
         except TimeoutError as exc:
             raise errors.TimeoutError(f"{self._where}: timed out connecting") from exc
         except ssl.SSLCertVerificationError as exc:

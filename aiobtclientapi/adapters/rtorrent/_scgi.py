@@ -54,8 +54,10 @@ def split_reply(raw: bytes | bytearray, where: object) -> memoryview:
     return body
 
 
-async def _exchange(opener: Opener, request: bytes, where: object, limit: int) -> bytearray:
-    reader, writer = await opener()
+async def _exchange(
+    streams: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes, where: object, limit: int
+) -> bytearray:
+    reader, writer = streams
     try:
         writer.write(request)
         await writer.drain()
@@ -81,11 +83,18 @@ async def scgi_request(
     where: object,
     timeout: float,
     limit: int = MAX_REPLY_SIZE,
+    opener_keeps_time: bool = False,
 ) -> memoryview:
-    """Send `body` over a new connection and return the reply's body."""
+    """Send `body` over a new connection and return the reply's body, within `timeout` seconds.
+
+    `opener_keeps_time`: the opener applies the timeout to its connecting
+    itself (then a timeout there is its own error, e.g. naming a proxy).
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
     try:
-        async with asyncio.timeout(timeout):
-            raw = await _exchange(opener, frame(body), where, limit)
+        streams = await opener() if opener_keeps_time else None
+        async with asyncio.timeout_at(deadline):
+            raw = await _exchange(streams or await opener(), frame(body), where, limit)
     except errors.Error:
         raise
     except TimeoutError as exc:

@@ -26,7 +26,7 @@ from typing import Any
 from ...application.ports import ConnectionOptions
 from ...domain import errors
 from ...domain.url import ClientURL
-from .. import _http
+from .. import _http, _proxy
 from ._scgi import MAX_REPLY_SIZE, Opener, scgi_request
 
 #: rTorrent 0.9.8 refuses XML-RPC requests over 512 KiB by default
@@ -193,6 +193,16 @@ class RtorrentTransport:
 
             return open_unix
 
+        proxy = self.options.proxy
+        if proxy is not None:
+
+            def open_through_proxy() -> Any:
+                return _proxy.open_connection(
+                    proxy, url.host, url.port or 5000, timeout=self.options.timeout, limit=MAX_REPLY_SIZE
+                )
+
+            return open_through_proxy
+
         def open_tcp() -> Any:
             return asyncio.open_connection(url.host, url.port, limit=MAX_REPLY_SIZE)
 
@@ -211,7 +221,13 @@ class RtorrentTransport:
         if self._http is not None:
             reply = await self._post(self._http, body)
         else:
-            reply = await scgi_request(self._opener(), body, where=self.url, timeout=self.options.timeout)
+            reply = await scgi_request(
+                self._opener(),
+                body,
+                where=self.url,
+                timeout=self.options.timeout,
+                opener_keeps_time=self.options.proxy is not None,
+            )
         self.bytes_received += len(reply)
         return reply
 
