@@ -258,8 +258,17 @@ def daemon_labels() -> list[str]:
     return [f"rtorrent-{rtorrent_version()}", *container_labels("rtorrent")]
 
 
+#: The transports of a container's rTorrent: its own listeners. Its HTTP(S) targets
+#: would put the host's nginx before the same SCGI listener: what they add over SCGI
+#: (nginx, our HTTP layer) is not the rTorrent version's, and the native daemon covers it.
+CONTAINER_TRANSPORTS = ("scgi", "socket")
+
+
 def target_ids() -> list[str]:
-    return [f"{label}-{transport}" for label in daemon_labels() for transport in TRANSPORTS]
+    native, *containers = daemon_labels()
+    return [f"{native}-{transport}" for transport in TRANSPORTS] + [
+        f"{label}-{transport}" for label in containers for transport in CONTAINER_TRANSPORTS
+    ]
 
 
 class RtorrentTarget(Target):
@@ -380,8 +389,5 @@ def targets(workdir: Path) -> Iterator[dict[str, Target]]:
                 lambda daemon: [RtorrentTarget("socket", daemon)],
             )
         )
-        for tcp_target in tcp_targets.values():
-            label = tcp_target.daemon.label
-            unix_daemon = unix_targets[f"{label}-socket"].daemon
-            found += _pair_targets(stack, tcp_target.daemon, unix_daemon, workdir / "containers-nginx" / label)
+        found += [*tcp_targets.values(), *unix_targets.values()]
         yield {target.id: target for target in found}
