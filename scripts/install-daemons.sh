@@ -13,6 +13,7 @@ declare -A packages=(
     [zsh]=zsh
     [microsocks]=microsocks
     [tinyproxy]=tinyproxy
+    [danted]=dante-server
 )
 missing=()
 for binary in "${!packages[@]}"; do
@@ -30,6 +31,6 @@ echo "Installing ${missing[*]}" >&2
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts some of these as system services; the tests start their own.
-for service in transmission-daemon nginx tinyproxy; do
+for service in transmission-daemon nginx tinyproxy danted; do
     systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
 done

@@ -30,6 +30,7 @@ PACKAGES = {
     "openssl": "openssl",
     "microsocks": "microsocks",
     "tinyproxy": "tinyproxy",
+    "danted": "dante-server",
 }
 
 #: Set for every daemon: one written in Python (deluged) that crashes in

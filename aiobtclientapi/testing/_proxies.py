@@ -1,4 +1,4 @@
-"""Real proxies for tests: microsocks (SOCKS5) and tinyproxy (HTTP CONNECT) from Debian's packages.
+"""Real proxies for tests: microsocks (SOCKS5), tinyproxy (HTTP CONNECT), danted (SOCKS4) from Debian's packages.
 
 Each runs on a free loopback port in a temporary directory, like the client
 daemons. :class:`ProxiedTarget` is another target's adapter reaching its
@@ -89,6 +89,40 @@ class Tinyproxy(ProxyDaemon):
 
     def command(self) -> Sequence[str]:
         return [require_binary("tinyproxy"), "-d", "-c", str(self.workdir / "tinyproxy.conf")]
+
+
+class Dante(ProxyDaemon):
+    """Dante's danted: SOCKS4 (and 4a) without a user ID check."""
+
+    client = "danted"
+    scheme = "socks4"
+
+    def prepare(self) -> None:
+        (self.workdir / "danted.conf").write_text(
+            f"""logoutput: {self.workdir / "danted.log"}
+internal: 127.0.0.1 port = {self.port}
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.unprivileged: nobody
+client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+socks pass {{
+    from: 127.0.0.0/8 to: 0.0.0.0/0
+    command: connect
+    log: connect
+}}
+"""
+        )
+
+    def connected_to(self, port: int) -> bool:
+        """Whether the proxy has opened a connection to 127.0.0.1:`port` (its log says so)."""
+        log = self.workdir / "danted.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return any("tcp/connect [" in line and line.endswith(f" 127.0.0.1.{port}") for line in lines)
+
+    def command(self) -> Sequence[str]:
+        conf, pid = self.workdir / "danted.conf", self.workdir / "danted.pid"
+        return [require_binary("danted"), "-f", str(conf), "-p", str(pid), "-N", "1"]
 
 
 #: The proxies the contract suite runs through: target id suffix → how to make the proxy.

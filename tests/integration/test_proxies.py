@@ -24,8 +24,9 @@ from aiobtclientapi._registry import parse_url
 from aiobtclientapi.testing._containers import is_container_target
 from aiobtclientapi.testing._daemon import free_port
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids, one_transport_per_daemon
-from aiobtclientapi.testing._proxies import Microsocks, ProxyDaemon, Tinyproxy
+from aiobtclientapi.testing._proxies import Dante, Microsocks, ProxyDaemon, Tinyproxy
 from aiobtclientapi.testing._targets import Target
+from aiobtclientapi.testing._torrents import make_torrent
 from tests.cli.test_btclient import btclient
 from tests.peers import serving_streams
 
@@ -48,6 +49,7 @@ def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Prox
         "socks5": Microsocks(workdir / "socks5", with_password=True),
         "http": Tinyproxy(workdir / "http", with_password=True),
         "http-443-only": Tinyproxy(workdir / "http-443-only", connect_ports=[443]),
+        "socks4": Dante(workdir / "socks4"),
     }
     try:
         for proxy in running.values():
@@ -176,3 +178,16 @@ async def test_btclient_through_a_proxy(client: Target, proxies: dict[str, Proxy
     assert wrong.returncode != 0
     assert f"Proxy {shown}: authentication failed (wrong username or password)" in wrong.stdout + wrong.stderr
     assert "wrong-proxy-secret" not in wrong.stdout + wrong.stderr
+
+
+async def test_through_a_socks4_proxy(client: Target, proxies: dict[str, ProxyDaemon], tmp_path: Path) -> None:
+    # The contract suite runs through SOCKS5 and HTTP; SOCKS4(a) differs in the handshake only.
+    torrent = make_torrent(client.download_dir, tmp_path)
+    async with _through(client, proxies["socks4"].url) as api:
+        response = await api.add(str(torrent.torrent_path), location=str(torrent.location), stopped=True)
+        assert response.added == [torrent.infohash], response
+        assert torrent.infohash in await api.get_infohashes()
+        assert torrent.infohash in await client.raw_infohashes(api)
+        await client.raw_remove(api, [torrent.infohash])
+    proxy = proxies["socks4"]
+    assert isinstance(proxy, Dante) and proxy.connected_to(parse_url(client.client, client.url).port or 0)
