@@ -3,7 +3,7 @@ VENV ?= venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: venv test test-containers lint demo bench bench-smoke daemons clean
+.PHONY: venv test test-containers examples lint demo bench bench-smoke daemons clean
 
 venv: $(VENV)/.installed
 
@@ -24,12 +24,16 @@ test: venv daemons
 test-containers: venv daemons
 	scripts/docker-engine.sh
 	scripts/build-images.sh
-	BTC_CONTAINERS=1 $(BIN)/pytest tests/contract tests/cli tests/integration -m containers --durations=15
+	BTC_CONTAINERS=1 $(BIN)/pytest tests/contract tests/cli tests/integration tests/plugin -m containers --durations=15
+
+# The example project's tests, on real clients through the pytest plugin.
+examples: venv daemons
+	$(BIN)/pytest examples/uploader/tests --bt-clients=transmission,qbittorrent
 
 lint: venv
-	$(BIN)/ruff check aiobtclientapi tests scripts benchmarks
-	$(BIN)/ruff format --check aiobtclientapi tests scripts benchmarks
-	$(BIN)/mypy --strict aiobtclientapi tests benchmarks
+	$(BIN)/ruff check aiobtclientapi tests scripts benchmarks examples
+	$(BIN)/ruff format --check aiobtclientapi tests scripts benchmarks examples
+	$(BIN)/mypy --strict aiobtclientapi tests benchmarks examples
 
 demo: venv daemons
 	$(BIN)/python scripts/demo.py

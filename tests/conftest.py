@@ -1,4 +1,9 @@
-"""Session-wide fixtures: the pool of started client targets."""
+"""Session-wide fixtures: the pool of started client targets.
+
+They build on the aiobtclientapi pytest plugin (aiobtclientapi/testing/plugin.py),
+which loads by itself: its session pool holds the targets, ``--bt-clients``
+narrows the clients, and ``--bt-containers`` sets ``BTC_CONTAINERS=1``.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,21 @@ import pytest
 from aiobtclientapi.testing._containers import is_container_target, target_param
 from aiobtclientapi.testing._daemon import Daemon
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids, one_transport_per_daemon
+from aiobtclientapi.testing._proxies import proxied_ids
 from aiobtclientapi.testing._targets import Target
+from aiobtclientapi.testing.plugin import selected_clients
 
 
 @pytest.fixture(scope="session")
-def target_pool() -> Iterator[TargetPool]:
-    pool = TargetPool()
-    yield pool
-    pool.close()
+def target_pool(bt_target_pool: TargetPool) -> TargetPool:
+    """The plugin's session pool: the suite's targets and the plugin's daemons stop together."""
+    return bt_target_pool
+
+
+def _selected(ids: list[str], config: pytest.Config) -> list[str]:
+    """`ids` of the clients --bt-clients names (all by default), and the memory target."""
+    clients = selected_clients(config)
+    return [i for i in ids if i == "memory" or i.split("-", 1)[0] in clients]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -26,15 +38,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # doesn't depend on how the bytes travel (test_contract covers each transport).
     # A module with IN_CONTAINER_MATRIX = False runs on the native daemons only: what it
     # tests doesn't depend on the client's version (the contract suite covers every version).
+    # A module with THROUGH_PROXIES = True runs once more through each proxy on each native daemon.
+    # --bt-clients (the plugin's option) leaves out the other clients' targets.
     if "target" in metafunc.fixturenames:
-        ids = all_target_ids()
+        ids = _selected(all_target_ids(), metafunc.config)
         if getattr(metafunc.module, "ONE_TRANSPORT", False):
             ids = one_transport_per_daemon(ids)
         if not getattr(metafunc.module, "IN_CONTAINER_MATRIX", True):
             ids = [i for i in ids if not is_container_target(i)]
+        if getattr(metafunc.module, "THROUGH_PROXIES", False):
+            ids += proxied_ids(ids)
         metafunc.parametrize("target", [target_param(i) for i in ids], indirect=True, scope="session")
     elif "daemon_target" in metafunc.fixturenames:
-        ids = all_target_ids(include_memory=False)
+        ids = _selected(all_target_ids(include_memory=False), metafunc.config)
         metafunc.parametrize("daemon_target", [target_param(i) for i in ids], indirect=True, scope="session")
 
 

@@ -4,6 +4,7 @@ The modules here start Deluge, qBittorrent, rTorrent and Transmission daemons
 from the machine's Debian packages (or in containers built from Debian's
 packages) on free loopback ports in temporary directories, with real
 credentials, and tear them down afterwards. The project's own test suite and
-``make bench`` use them; they are private until a documented fixture layer
-on top of them is public.
+``make bench`` use them. Their public face is the pytest plugin,
+:mod:`aiobtclientapi.testing.plugin` (fixtures ``bt_api``, ``bt_daemon``,
+``bt_memory_api``); the ``_modules`` behind it are private.
 """

@@ -328,6 +328,16 @@ def runners() -> list[ContainerRunner]:
     return [ContainerRunner(tag) for tag in tags]
 
 
+@functools.cache
+def image_runners() -> list[ContainerRunner]:
+    """One runner per client image built here, whatever ``BTC_CONTAINERS`` says.
+
+    Empty when no Docker engine answers or no image is built; raises nothing
+    (the pytest plugin says per client what is missing).
+    """
+    return [ContainerRunner(tag) for tag in images()]
+
+
 def container_labels(client: str) -> list[str]:
     """``client``'s label in each image, e.g. ["qbittorrent-5.1.0-trixie", "qbittorrent-5.3.0-forky"].
 

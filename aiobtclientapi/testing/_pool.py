@@ -7,7 +7,9 @@ Each module of this package named in TARGET_MODULES provides:
 - ``targets(workdir: Path) -> ContextManager[dict[str, Target]]``: starts
   the daemons and yields one Target per id, stopping them on exit.
 
-Daemons are started once per test session, on first use.
+Daemons are started once per test session, on first use. The pytest plugin
+(:mod:`aiobtclientapi.testing.plugin`) owns the session's pool; it also starts
+single daemons in it (:meth:`TargetPool.get_daemon`), one per client and version.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+from aiobtclientapi.testing._available import DaemonChoice, started_target
+from aiobtclientapi.testing._proxies import ProxiedTarget, ProxyDaemon, split_proxied_id, started_proxy
 from aiobtclientapi.testing._targets import Target
 
 #: The target modules, in the order their targets are listed.
@@ -56,9 +60,16 @@ class TargetPool:
     def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
         self._started: dict[str, Target] = {}
+        self._single: dict[str, Target] = {}
+        self._proxies: dict[str, ProxyDaemon] = {}
         self._workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="btc-")))
 
     def get(self, target_id: str) -> Target:
+        if target_id not in self._started and (proxied := split_proxied_id(target_id)) is not None:
+            base_id, kind = proxied
+            if kind not in self._proxies:
+                self._proxies[kind] = self._stack.enter_context(started_proxy(kind, self._workdir / "proxies" / kind))
+            self._started[target_id] = ProxiedTarget(self.get(base_id), kind, self._proxies[kind])
         if target_id not in self._started:
             for module in _modules():
                 if target_id in module.target_ids():
@@ -69,6 +80,18 @@ class TargetPool:
             else:
                 raise LookupError(f"No target {target_id!r}")
         return self._started[target_id]
+
+    def get_daemon(self, choice: DaemonChoice) -> Target:
+        """The target on the one daemon ``choice`` names, started on first use.
+
+        Apart from :meth:`get`'s targets: a client module starts all its
+        targets at once (rTorrent's four transports, every image's daemon).
+        """
+        if choice.id not in self._single:
+            workdir = self._workdir / "single" / choice.id
+            workdir.mkdir(parents=True, exist_ok=True)
+            self._single[choice.id] = self._stack.enter_context(started_target(choice, workdir))
+        return self._single[choice.id]
 
     def close(self) -> None:
         self._stack.close()

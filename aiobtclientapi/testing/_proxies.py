@@ -134,8 +134,16 @@ PROXY_KINDS: dict[str, Any] = {
 
 
 def proxied_ids(ids: Sequence[str]) -> list[str]:
-    """Every id of `ids` once through each proxy kind."""
-    return [f"{target_id}-{kind}" for target_id in ids for kind in PROXY_KINDS]
+    """Ids of the native daemons' targets among `ids` (one per daemon), once through each proxy kind.
+
+    rTorrent's is its SCGI target: its HTTP goes through aiohttp-socks as the
+    other HTTP clients' does, and a unix socket through no proxy.
+    """
+    from aiobtclientapi.testing._containers import is_container_target
+    from aiobtclientapi.testing._pool import one_transport_per_daemon
+
+    daemons = one_transport_per_daemon([i for i in ids if i != "memory" and not is_container_target(i)])
+    return [f"{target_id}-{kind}" for target_id in daemons for kind in PROXY_KINDS]
 
 
 def split_proxied_id(target_id: str) -> tuple[str, str] | None:

@@ -22,6 +22,10 @@ from aiobtclientapi.testing._targets import Target
 from tests.contract.conftest import settle
 from tests.peers import serving
 
+#: Once more on each native daemon through each proxy (microsocks, tinyproxy): reaching a
+#: client through one must change nothing of what it does.
+THROUGH_PROXIES = True
+
 UNKNOWN = "0000000000000000000000000000000000000001"
 
 
