@@ -3,14 +3,14 @@ VENV ?= venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: venv test test-containers examples lint demo bench bench-smoke daemons clean
+.PHONY: venv test test-containers examples lint demo bench bench-smoke daemons docs clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
+	$(BIN)/pip install --quiet -e '.[test,dev,bench,docs]'
 	touch $@
 
 # The four Debian 12 daemons (and nginx, openssl) the tests start.
@@ -48,6 +48,11 @@ bench-smoke: venv daemons
 	$(BIN)/python -m benchmarks --counts 5 --runs 1 --per-client 2 --many-torrents 3 --comparator-count 2 \
 		--no-listing --no-judge --json $(VENV)/bench-smoke.json --profile $(VENV)/bench-profiles
 	$(BIN)/python -m benchmarks.chart $(VENV)/bench-smoke.json --png $(VENV)/bench-smoke.png
+
+# The documentation site, from docs/ and the docstrings; warnings are errors.
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about its successor, on every build.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

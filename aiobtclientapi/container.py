@@ -31,14 +31,18 @@ from .domain.url import ClientURL
 class Container(containers.DeclarativeContainer):
     """Builds ports (adapters) and the .torrent downloader."""
 
+    #: ``config.client``: the client name that selects the adapter.
     config = providers.Configuration()
+    #: A Factory of the client's adapter per client name; override it to give API objects another adapter.
     port = providers.Selector(
         config.client,
         **{name: providers.Factory(build_adapter, spec) for name, spec in CLIENTS.items()},
     )
+    #: The downloader of .torrent files given by http(s) URL.
     fetch = providers.Factory(build_fetcher)
 
 
+#: The container every API object is composed by.
 container = Container()
 
 

@@ -81,6 +81,7 @@ class APIBase:
 
     @property
     def status(self) -> ConnectionStatus:
+        """Whether the object is connecting, connected or disconnected."""
         return self._port.status
 
     def on_status_change(self, callback: StatusListener) -> Callable[[], None]:
@@ -92,6 +93,7 @@ class APIBase:
         await self._port.connect()
 
     async def disconnect(self) -> None:
+        """Close the connection to the client; the next call connects again."""
         await self._port.disconnect()
 
     async def __aenter__(self) -> APIBase:

@@ -37,6 +37,7 @@ class Response:
 
     @property
     def success(self) -> bool:
+        """True when there are no errors."""
         return not self.errors
 
     @property

@@ -1,0 +1,1 @@
+"""The pure domain: torrents, responses, errors and warnings, URLs, sources. No I/O here."""
