@@ -23,7 +23,7 @@ test: venv daemons
 # The newer client versions, in containers built from Debian's packages.
 test-containers: venv daemons
 	scripts/docker-engine.sh
-	scripts/build-images.sh
+	$(BIN)/python -m aiobtclientapi.testing.images
 	BTC_CONTAINERS=1 $(BIN)/pytest tests/contract tests/cli tests/integration tests/plugin -m containers --durations=15
 
 # The example project's tests, on real clients through the pytest plugin.

@@ -2,7 +2,7 @@
 
 The pytest plugin (:mod:`aiobtclientapi.testing.plugin`) offers each client
 from the machine's Debian package when it is installed, else from a client
-image (built from Debian's packages by ``scripts/build-images.sh``) when a
+image (built from Debian's packages by ``python -m aiobtclientapi.testing.images``) when a
 Docker engine answers; with containers asked for, every image's version too.
 Whatever can't run is described, so that a test skipped for it says why.
 
@@ -22,6 +22,7 @@ from aiobtclientapi.testing import _containers
 from aiobtclientapi.testing._containers import CLIENT_PACKAGES, IMAGE_REPOSITORY, ContainerRunner
 from aiobtclientapi.testing._daemon import Daemon, NativeRunner
 from aiobtclientapi.testing._targets import Target
+from aiobtclientapi.testing.images import BUILD_COMMAND
 
 #: The clients a daemon can be started for, in the order tests run on them.
 CLIENTS = ("deluge", "qbittorrent", "rtorrent", "transmission")
@@ -116,7 +117,7 @@ def docker_problem() -> tuple[str, str] | None:
     if _containers.docker_available() is not None:
         return "no Docker engine answers", "start Docker"
     if not _containers.image_runners():
-        return f"no {IMAGE_REPOSITORY} image", "build them with scripts/build-images.sh from the aiobtclientapi source"
+        return f"no {IMAGE_REPOSITORY} image", f"build them with {BUILD_COMMAND} (as root, with debootstrap)"
     return None
 
 

@@ -5,7 +5,7 @@ so a client's :class:`~aiobtclientapi.testing._daemon.Daemon` subclass runs its 
 in a container just by being given one: ``QbittorrentDaemon(workdir, runner=runner)``.
 
 The images are ``aiobtclientapi-clients:<suite>``, built from Debian packages
-by ``scripts/build-images.sh`` (no registry is reachable here). Containers use
+by ``python -m aiobtclientapi.testing.images`` (no registry is needed). Containers use
 the host's network, so daemons listen on 127.0.0.1 ports exactly like native
 ones; the daemon's workdir is bind-mounted at the same path, so config files,
 download dirs and logs are shared with the tests.
@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from aiobtclientapi.testing._daemon import DAEMON_ENVIRONMENT, Daemon, NativeRunner, ProcessHandle, cpu_seconds_of
 from aiobtclientapi.testing._targets import Target
+from aiobtclientapi.testing.images import BUILD_COMMAND
 
 # The reaper image (ryuk) can't be pulled here; containers are removed by stop().
 # Set before testcontainers is imported: its config reads the environment once.
@@ -43,7 +44,7 @@ ENABLE_VARIABLE = "BTC_CONTAINERS"
 IMAGE_REPOSITORY = "aiobtclientapi-clients"
 #: Known suites, oldest first (test ids and ordering follow this).
 SUITES = ("trixie", "forky")
-#: Image label holding "package=version ..." as installed (set by build-images.sh).
+#: Image label holding "package=version ..." as installed (set by images/build-images.sh).
 VERSIONS_LABEL = "org.aiobtclientapi.versions"
 #: Label on every container we start, to find leftovers after a killed run:
 #: ``docker rm -f $(docker ps -aq --filter label=org.aiobtclientapi.test)``.
@@ -263,7 +264,7 @@ class ContainerRunner(NativeRunner):
         if reason is not None:
             raise RuntimeError(f"Can't run containers: {reason}")
         if _docker("image", "inspect", image).returncode != 0:
-            raise RuntimeError(f"No image {image}; build it with scripts/build-images.sh")
+            raise RuntimeError(f"No image {image}; build it with {BUILD_COMMAND}")
         return cls(image)
 
     def __repr__(self) -> str:
@@ -324,7 +325,7 @@ def runners() -> list[ContainerRunner]:
         raise RuntimeError(f"{ENABLE_VARIABLE}=1 but {reason}")
     tags = images()
     if not tags:
-        raise RuntimeError(f"{ENABLE_VARIABLE}=1 but no {IMAGE_REPOSITORY} image exists; run scripts/build-images.sh")
+        raise RuntimeError(f"{ENABLE_VARIABLE}=1 but no {IMAGE_REPOSITORY} image exists; run {BUILD_COMMAND}")
     return [ContainerRunner(tag) for tag in tags]
 
 

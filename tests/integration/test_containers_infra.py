@@ -212,7 +212,7 @@ def test_container_that_cannot_start_raises_and_logs_why(tmp_path: Path) -> None
 
 
 def test_for_image_refuses_a_missing_image() -> None:
-    with pytest.raises(RuntimeError, match=r"build-images\.sh"):
+    with pytest.raises(RuntimeError, match=r"python -m aiobtclientapi\.testing\.images"):
         ContainerRunner.for_image("no-such-suite")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.resources
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +41,19 @@ def test_library_is_silent_without_logging_configuration() -> None:
 
 def test_py_typed_is_shipped() -> None:
     assert (Path(aiobtclientapi.__file__).parent / "py.typed").exists()
+
+
+def test_the_pytest_plugin_is_registered() -> None:
+    plugins = {entry.name: entry.value for entry in importlib.metadata.entry_points(group="pytest11")}
+    assert plugins.get("aiobtclientapi") == "aiobtclientapi.testing.plugin"
+
+
+def test_the_image_build_ships_with_the_package() -> None:
+    images = importlib.resources.files("aiobtclientapi.testing.images")
+    assert (images / "Dockerfile").is_file() and (images / "build-images.sh").is_file()
+    result = subprocess.run(
+        [sys.executable, "-m", "aiobtclientapi.testing.images", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "python -m aiobtclientapi.testing.images [SUITE...]" in result.stdout
+    assert "aiobtclientapi-clients:forky" in result.stdout

@@ -1,17 +1,18 @@
 #!/bin/sh
-# Build the client images for the container test matrix, from Debian packages.
+# Build the client images for the container tests, from Debian packages.
 #
-#   scripts/build-images.sh [SUITE...]     (default: trixie forky)
+#   python -m aiobtclientapi.testing.images [SUITE...]     (default: trixie forky)
 #
-# No registry is reachable here, so each image starts from a debootstrap'ed
-# rootfs imported as aiobtclientapi-base:SUITE, and a Dockerfile
-# (scripts/images/Dockerfile) installs the four clients on top of it:
+# Each image starts from a debootstrap'ed rootfs imported as
+# aiobtclientapi-base:SUITE (no registry is needed), and the Dockerfile beside
+# this script installs the four clients on top of it:
 #
 #   aiobtclientapi-clients:trixie   Debian 13
 #   aiobtclientapi-clients:forky    Debian testing
 #
-# An existing tag is reused (delete it with `docker rmi` to rebuild). The
-# Debian mirror is the one this machine's apt uses.
+# Needs a Docker engine, root and debootstrap. An existing tag is reused
+# (delete it with `docker rmi` to rebuild). The Debian mirror is the one this
+# machine's apt uses.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +32,14 @@ say() {
     echo "build-images.sh: $*"
 }
 
-docker info >/dev/null 2>&1 || die "no Docker engine answers; run scripts/docker-engine.sh first"
+case "${1:-}" in
+-h | --help)
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
+
+docker info >/dev/null 2>&1 || die "no Docker engine answers; start one first (scripts/docker-engine.sh in the aiobtclientapi source)"
 
 mirror() {
     # First non-security URI of this machine's apt sources (deb822 or one-line format).
@@ -58,7 +66,7 @@ build_base() {
         say "$base exists, reusing it"
         return
     fi
-    command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing; run scripts/docker-engine.sh (it installs it)"
+    command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing; install it (apt-get install debootstrap)"
     [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
     # debootstrap ships no script for "forky" (or any suite newer than it): testing
     # suites use the sid script.
@@ -94,7 +102,7 @@ build_clients() {
         --build-arg "BASE=$BASE_REPOSITORY:$suite" \
         --build-arg "PACKAGES=$PACKAGES" \
         --label "org.aiobtclientapi.suite=$suite" \
-        -t "$image" -f "$HERE/images/Dockerfile" "$HERE/images" >/dev/null \
+        -t "$image" -f "$HERE/Dockerfile" "$HERE" >/dev/null \
         || die "docker build $image failed"
     say "docker build $image took $(( $(date +%s) - started ))s"
 }

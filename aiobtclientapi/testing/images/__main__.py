@@ -1,0 +1,7 @@
+"""``python -m aiobtclientapi.testing.images [SUITE...]``: build the client images."""
+
+import sys
+
+from aiobtclientapi.testing.images import main
+
+sys.exit(main())
