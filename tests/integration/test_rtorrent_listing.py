@@ -32,21 +32,17 @@ from aiobtclientapi.domain.torrent import (
     TrackerInfo,
     TrackerStatus,
 )
-from aiobtclientapi.testing._containers import target_param
 from aiobtclientapi.testing._pool import TargetPool
-from aiobtclientapi.testing._rtorrent import RtorrentTarget, daemon_labels
+from aiobtclientapi.testing._rtorrent import RtorrentTarget
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
+from tests.integration.test_rtorrent import ids
 
 ALL = frozenset(ATTRIBUTES)
 #: What a listing UI shows: the fields the change feed is measured with.
 COMMON = frozenset(
     {"name", "state", "progress", "size_total", "size_done", "rate_down", "rate_up", "ratio", "save_path", "added_at"}
 )
-
-
-def ids(*transports: str) -> list[Any]:
-    return [target_param(f"{label}-{transport}") for label in daemon_labels() for transport in transports]
 
 
 @contextlib.asynccontextmanager

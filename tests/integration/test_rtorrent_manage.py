@@ -30,7 +30,8 @@ from aiobtclientapi.domain.torrent import TorrentState
 from aiobtclientapi.testing._pool import TargetPool
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
 from aiobtclientapi.testing._tracker import announce_url
-from tests.integration.test_rtorrent_listing import ids, session
+from tests.integration.test_rtorrent import ids
+from tests.integration.test_rtorrent_listing import session
 from tests.waiting import poll_until
 
 LIMITS = frozenset({"limit_down", "limit_up"})
