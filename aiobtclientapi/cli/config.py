@@ -157,33 +157,22 @@ def _named_client(name: str, table: Any, path: Path) -> NamedClient:
     )
 
 
-def _url_has_password(named: NamedClient, path: Path) -> bool:
-    """Whether the named client's URL holds a password, parsed as the client's API parses it."""
+def _urls_hold_password(named: NamedClient, path: Path) -> bool:
+    """Whether the named client's URL or proxy URL holds a password, parsed as its API parses them."""
     from .._registry import parse_url
-    from ..domain import errors
-
-    try:
-        return parse_url(named.client, named.url).password is not None
-    except errors.ValueError as exc:  # its message masks the password
-        raise ConfigError(f"{path}: [clients.{named.name}]: {exc}") from None
-
-
-def _proxy_has_password(named: NamedClient, path: Path) -> bool:
-    """Whether the named client's proxy URL holds a password."""
     from ..domain import errors
     from ..domain.url import parse_proxy_url
 
-    if named.proxy is None:
-        return False
     try:
-        return parse_proxy_url(named.proxy).password is not None
+        in_url = parse_url(named.client, named.url).password is not None
+        return in_url or (named.proxy is not None and parse_proxy_url(named.proxy).password is not None)
     except errors.ValueError as exc:  # its message masks the password
         raise ConfigError(f"{path}: [clients.{named.name}]: {exc}") from None
 
 
 def _check_permissions(clients: Any, path: Path, mode: int) -> None:
     # Every URL is parsed: one the client's API would refuse is a mistake in the file.
-    in_urls = [_url_has_password(c, path) or _proxy_has_password(c, path) for c in clients]
+    in_urls = [_urls_hold_password(c, path) for c in clients]
     holds_password = any(in_urls) or any(c.password is not None for c in clients)
     runs_command = any(c.password_command is not None for c in clients)
     permissions = stat.S_IMODE(mode)

@@ -166,6 +166,15 @@ def started_proxy(kind: str, workdir: Path) -> Iterator[ProxyDaemon]:
         proxy.stop()
 
 
+def closed_port_url(client: str, url: str) -> str:
+    """`url` (in `client`'s format) moved to a loopback port where nothing listens."""
+    parsed = parse_url(client, url)
+    port = free_port()
+    if not CLIENTS[client].rules.scheme_prefix:
+        return f"127.0.0.1:{port}"
+    return f"{parsed.scheme}://127.0.0.1:{port}{parsed.path}"
+
+
 class ProxiedTarget(Target):
     """`base`'s daemon, reached through `proxy`: API objects and btclient get ``proxy=``."""
 
@@ -194,10 +203,7 @@ class ProxiedTarget(Target):
         return self.base.make_api(password="wrong-password", proxy=self.proxy.url)
 
     def make_api_closed_port(self) -> APIBase:
-        url = parse_url(self.client, self.url)
-        port = free_port()
-        address = f"{url.scheme}://127.0.0.1:{port}{url.path}" if CLIENTS[self.client].rules.scheme_prefix else None
-        return aiobtclientapi.api(self.client, address or f"127.0.0.1:{port}", proxy=self.proxy.url, timeout=5)
+        return aiobtclientapi.api(self.client, closed_port_url(self.client, self.url), proxy=self.proxy.url, timeout=5)
 
     async def raw_states(self, api: APIBase, infohashes: list[str]) -> dict[str, RawState]:
         return await self.base.raw_states(api, infohashes)

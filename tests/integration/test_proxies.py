@@ -24,7 +24,7 @@ from aiobtclientapi._registry import parse_url
 from aiobtclientapi.testing._containers import is_container_target
 from aiobtclientapi.testing._daemon import free_port
 from aiobtclientapi.testing._pool import TargetPool, all_target_ids, one_transport_per_daemon
-from aiobtclientapi.testing._proxies import Dante, Microsocks, ProxyDaemon, Tinyproxy
+from aiobtclientapi.testing._proxies import Dante, Microsocks, ProxyDaemon, Tinyproxy, closed_port_url
 from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing._torrents import make_torrent
 from tests.cli.test_btclient import btclient
@@ -124,9 +124,8 @@ async def test_proxy_refuses_the_client(client: Target, proxies: dict[str, Proxy
 
 async def test_socks_proxy_cannot_reach_the_client(client: Target, proxies: dict[str, ProxyDaemon]) -> None:
     proxy = proxies["socks5"]
-    port = free_port()
-    url = parse_url(client.client, client.url)
-    address = f"{url.scheme}://127.0.0.1:{port}{url.path}" if client.client != "deluge" else f"127.0.0.1:{port}"
+    address = closed_port_url(client.client, client.url)
+    port = parse_url(client.client, address).port
     api = aiobtclientapi.api(client.client, address, proxy=proxy.url, timeout=TIMEOUT)
     shown = f"socks5://{proxy.username}:***@127.0.0.1:{proxy.port}"
     message = await _fails(api, aiobtclientapi.ConnectionError, shown)
