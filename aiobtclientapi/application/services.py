@@ -611,6 +611,11 @@ class TorrentService:
             )
             if not todo:
                 return response
+            if loading := [h for h in todo if found[h].loading]:
+                # A verification asked while the client loads the torrent may never run.
+                _, _, failure = await self._confirm(loading, self.port.snapshot, lambda status: not status.loading)
+                if failure is not None:
+                    raise failure
             failures = await self.port.verify(todo)
             self._failed(response, failures, errors.VerifyTorrentError, found)
             now = time.monotonic()

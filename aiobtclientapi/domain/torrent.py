@@ -35,6 +35,9 @@ class TorrentStatus(msgspec.Struct, frozen=True, kw_only=True):
 
     ``progress`` is the downloaded fraction (0.0–1.0); ``verify_progress`` the
     verified fraction (0.0–1.0) while ``state`` is ``verifying``, else None.
+
+    ``loading``: the client is still loading the torrent (qBittorrent's
+    checkingResumeData); a verification asked meanwhile may never run.
     """
 
     infohash: str
@@ -44,6 +47,7 @@ class TorrentStatus(msgspec.Struct, frozen=True, kw_only=True):
     progress: float
     verify_progress: float | None = None
     error: str | None = None
+    loading: bool = False
 
     @property
     def is_verifying(self) -> bool:

@@ -404,6 +404,21 @@ async def test_verify_shows_as_verifying_at_once(api: APIBase, daemon: Qbittorre
     assert (await settled_row(api, torrent.infohash))["state"] in PAUSED
 
 
+async def test_verify_right_after_a_started_add_waits_for_the_torrent_to_load(
+    api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path
+) -> None:
+    # 4.5.2 left a started torrent asked to recheck while it read its resume data
+    # (checkingResumeData) at checkingDL 0 % for good.
+    torrent = new_torrent(daemon, tmp_path, files=3, size=96 * 1024)
+    assert (await api.add(str(torrent.torrent_path), location=str(torrent.location))).success
+    assert (await api.verify(torrent.infohash)).verifying == [torrent.infohash]
+    async with asyncio.timeout(30):  # stuck, it would verify forever
+        final = [value async for _, value in api.verify_wait(torrent.infohash, interval=0.05)]
+    assert final[-1] == 100
+    row = await settled_row(api, torrent.infohash, timeout=15)
+    assert (row["state"], row["progress"]) in {(state, 1) for state in ("stalledUP", "uploading", "queuedUP")}
+
+
 # --- raw calls ----------------------------------------------------------------------------------
 async def test_call_text_and_json(api: APIBase) -> None:
     assert (await api.call("app/version")).startswith("v")

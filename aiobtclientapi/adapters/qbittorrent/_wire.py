@@ -120,8 +120,9 @@ _STATES: dict[str, tuple[TorrentState, bool | None]] = {
     "pausedDL": (TorrentState.stopped, True),
     "stoppedDL": (TorrentState.stopped, True),
     "checkingDL": (TorrentState.verifying, None),
-    # Loading the torrent's resume data, not hashing its pieces: a recheck asked
-    # meanwhile runs afterwards (measured on 4.5.2), so it is not "verifying".
+    # Loading the torrent's resume data, not hashing its pieces: not "verifying".
+    # A recheck asked meanwhile of a started torrent leaves 4.5.2 at checkingDL
+    # 0 % for good (measured): the status says "loading" so it isn't asked.
     "checkingResumeData": (TorrentState.queued, None),
     "moving": (TorrentState.moving, None),
     "unknown": (TorrentState.unknown, None),
@@ -142,6 +143,7 @@ def to_status(row: TorrentRow, infohash: str) -> TorrentStatus:
         progress=progress,
         verify_progress=progress if verifying else None,
         error=row.state if state is TorrentState.error else None,
+        loading=row.state == "checkingResumeData",
     )
 
 
