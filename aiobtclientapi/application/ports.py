@@ -86,7 +86,9 @@ class AddOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """What became of one source passed to :meth:`ClientPort.add`.
 
     ``infohash`` is the client's infohash where it told us one, else the
-    source's.
+    source's. ``warning``: what the adapter could not do as asked for this
+    source without failing it, in a few words (e.g. why verify=False can't be
+    honoured for it); the services add it to the Response's warnings.
     """
 
     source: TorrentSource
@@ -94,6 +96,7 @@ class AddOutcome(msgspec.Struct, frozen=True, kw_only=True):
     infohash: str
     message: str | None = None
     error: errors.Error | None = None
+    warning: str | None = None
 
 
 class ClientTiming(msgspec.Struct, frozen=True, kw_only=True):

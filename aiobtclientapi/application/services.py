@@ -385,6 +385,8 @@ class TorrentService:
         refused: set[str] = set()
         for outcome in await self.port.add(new, options):
             infohash, source = outcome.infohash, outcome.source
+            if outcome.warning:
+                response.warnings.append(errors.Warning(f"{source.display}: {outcome.warning}"))
             if outcome.status is AddStatus.already_added:
                 response.warnings.append(errors.TorrentAlreadyAdded(infohash, source.name))
                 response.already_added.append(infohash)

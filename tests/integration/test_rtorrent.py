@@ -27,7 +27,7 @@ from aiobtclientapi.adapters.rtorrent import RtorrentAdapter
 from aiobtclientapi.adapters.rtorrent import _transport as rtorrent_transport
 from aiobtclientapi.application.ports import AddOptions, AddStatus, ConnectionOptions
 from aiobtclientapi.domain.source import source_from_metainfo
-from aiobtclientapi.testing._containers import target_param
+from aiobtclientapi.testing._containers import is_container_target, target_param
 from aiobtclientapi.testing._pool import TargetPool
 from aiobtclientapi.testing._rtorrent import RtorrentDaemon, RtorrentTarget, daemon_labels, target_ids
 from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
@@ -548,3 +548,132 @@ async def test_a_reply_too_long_to_parse_times_out_while_the_loop_runs(hostile_p
     finally:
         ticking.cancel()
     assert longest_gap < 0.5, longest_gap
+
+
+# --- verify=False: fast-resume data -------------------------------------------------------------
+# On the native daemons only: the contract suite adds with verify=False on every version.
+def native_ids(*transports: str) -> list[Any]:
+    return [param for param in ids(*transports) if not is_container_target(param.id)]
+
+
+async def raw_values(api: APIBase, infohash: str, *names: str) -> dict[str, Any]:
+    calls = [{"methodName": name, "params": [infohash.upper()]} for name in names]
+    values = await api.call("system.multicall", calls)
+    return {name: value[0] for name, value in zip(names, values, strict=True)}
+
+
+PROGRESS = ("d.complete", "d.completed_chunks", "d.size_chunks", "d.state", "d.hashing", "d.is_active")
+
+
+def files_on_disk(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("target_id", native_ids("scgi"))
+async def test_add_without_verification_takes_the_data_as_it_is(
+    target_pool: TargetPool, target_id: str, tmp_path: Path
+) -> None:
+    rt = target(target_pool, target_id)
+    torrent = make_torrent(rt.download_dir, tmp_path, files=3, size=3 * 64 * 1024, piece_size=16 * 1024)
+    folder = torrent.location / torrent.name
+    # Other bytes of the same size: only hashing can tell.
+    (folder / "file1.bin").write_bytes(os.urandom(64 * 1024))
+    before = files_on_disk(folder)
+    async with rt.make_api() as api:
+        try:
+            assert api.port.add_limitations == frozenset()
+            # No location: rTorrent's directory.default, which the adapter asks for.
+            response = await api.add(str(torrent.torrent_path), stopped=True, verify=False)
+            assert response.success, response.errors
+            assert response.added == [torrent.infohash]
+            assert response.warnings == []
+            await settle(rt, api, [torrent.infohash])
+            # Complete while stopped, over data that doesn't match: never hashed.
+            assert await raw_values(api, torrent.infohash, *PROGRESS) == {
+                "d.complete": 1,
+                "d.completed_chunks": 12,
+                "d.size_chunks": 12,
+                "d.state": 0,
+                "d.hashing": 0,
+                "d.is_active": 0,
+            }
+            [status] = (await api.port.snapshot([torrent.infohash])).values()
+            assert (status.progress, status.stopped) == (1.0, True)
+
+            started = await api.start(torrent.infohash)
+            assert started.started == [torrent.infohash], started.errors
+            # Seeding at once: no check first.
+            assert (await rt.raw_states(api, [torrent.infohash]))[torrent.infohash] == "active"
+            assert (await raw_values(api, torrent.infohash, "d.complete", "d.is_active")) == {
+                "d.complete": 1,
+                "d.is_active": 1,
+            }
+            assert (await api.port.snapshot([torrent.infohash]))[torrent.infohash].state.value == "seeding"
+            assert files_on_disk(folder) == before
+
+            # A check finds what rTorrent took on trust.
+            assert (await api.verify(torrent.infohash)).success
+            await settle(rt, api, [torrent.infohash])
+            values = await raw_values(api, torrent.infohash, "d.complete", "d.completed_chunks")
+            assert values == {"d.complete": 0, "d.completed_chunks": 8}
+        finally:
+            await settle(rt, api, [torrent.infohash])
+            await erase(api, [torrent.infohash])
+            torrent.delete_content()
+
+
+@pytest.mark.parametrize("target_id", native_ids("socket"))
+async def test_add_without_verification_from_a_content_path(
+    target_pool: TargetPool, target_id: str, tmp_path: Path
+) -> None:
+    rt = target(target_pool, target_id)
+    torrent = make_torrent(rt.download_dir, tmp_path, files=3, size=3 * 16 * 1024, piece_size=16 * 1024)
+    folder = rt.download_dir / f"renamed-{torrent.name}"
+    (torrent.location / torrent.name).rename(folder)
+    before = files_on_disk(folder)
+    async with rt.make_api() as api:
+        try:
+            response = await api.add(str(torrent.torrent_path), content_path=str(folder), stopped=True, verify=False)
+            assert response.success, response.errors
+            assert response.warnings == []
+            await settle(rt, api, [torrent.infohash])
+            values = await raw_values(api, torrent.infohash, "d.complete", "d.directory", "d.state")
+            assert values == {"d.complete": 1, "d.directory": str(folder), "d.state": 0}
+            assert files_on_disk(folder) == before
+        finally:
+            await erase(api, [torrent.infohash])
+            for path in folder.iterdir():
+                path.unlink()
+            folder.rmdir()
+
+
+@pytest.mark.parametrize("target_id", native_ids("scgi"))
+async def test_add_without_verification_when_a_file_is_missing(
+    target_pool: TargetPool, target_id: str, tmp_path: Path
+) -> None:
+    rt = target(target_pool, target_id)
+    torrent = make_torrent(rt.download_dir, tmp_path, files=3, size=3 * 16 * 1024, piece_size=16 * 1024)
+    folder = torrent.location / torrent.name
+    missing = folder / "file2.bin"
+    missing.unlink()
+    before = files_on_disk(folder)
+    async with rt.make_api() as api:
+        try:
+            response = await api.add(
+                str(torrent.torrent_path), location=str(torrent.location), stopped=True, verify=False
+            )
+            assert response.success, response.errors
+            assert response.added == [torrent.infohash]
+            assert response.warnings == [
+                aiobtclientapi.Warning(
+                    f"{torrent.torrent_path}: rTorrent will check the data (verify=False is ignored): "
+                    f"{missing}: No such file or directory"
+                )
+            ]
+            # Added as usual: stopped, unchecked until it starts.
+            values = await raw_values(api, torrent.infohash, "d.complete", "d.is_open", "d.hashing", "d.state")
+            assert values == {"d.complete": 0, "d.is_open": 0, "d.hashing": 0, "d.state": 0}
+            assert files_on_disk(folder) == before
+        finally:
+            await erase(api, [torrent.infohash])
+            torrent.delete_content()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import posixpath
 import re
 import xmlrpc.client
@@ -36,7 +37,7 @@ from ...domain.source import TorrentSource
 from ...domain.torrent import Torrent, TorrentStatus
 from ...domain.url import ClientURL
 from .._base import AdapterBase
-from . import _wire
+from . import _resume, _wire
 from ._transport import Call, CallFailure, RtorrentTransport, chunk_groups
 
 _INFOHASH = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
@@ -72,10 +73,9 @@ _IDEMPOTENT_PREFIXES = ("system.client_version", "d.multicall2", "download_list"
 class RtorrentAdapter(AdapterBase):
     """Implements ClientPort for rTorrent 0.9.8 to 0.16 (tested: 0.9.8, 0.16.17)."""
 
-    # rTorrent hashes every torrent with data when it starts it; skipping that
-    # needs crafted resume data (file mtimes of the daemon's machine), which
-    # is neither simple nor reliable.
-    add_limitations: frozenset[str] = frozenset({"verify"})
+    # verify=False: fast-resume data built from the files as this host sees
+    # them (_resume.py); where it can't be built, the outcome's warning says so.
+    add_limitations: frozenset[str] = frozenset()
     #: Throttle rates are KiB/s.
     limit_unit: int = _wire.LIMIT_UNIT
 
@@ -85,6 +85,8 @@ class RtorrentAdapter(AdapterBase):
         #: Whether the daemon refuses torrents without trackers (by its version);
         #: None until it told its version.
         self._refuses_trackerless: bool | None = None
+        #: Whether the daemon skips padding files in resume data (by its version).
+        self._skips_padding = False
         # rTorrent answers load.* with 0 and inserts the download later; it
         # reports a refusal only in its log: one not shown within a request's
         # timeout was refused.
@@ -109,8 +111,12 @@ class RtorrentAdapter(AdapterBase):
         # SCGI is connectionless: "connected" means the daemon answered.
         version = await self._transport.call("system.client_version")
         if isinstance(version, str):
-            self._refuses_trackerless = _wire.refuses_trackerless(version)
+            self._learn_version(version)
         self._log.debug("connected", version=version)
+
+    def _learn_version(self, version: str) -> None:
+        self._refuses_trackerless = _wire.refuses_trackerless(version)
+        self._skips_padding = _resume.skips_padding(version)
 
     async def _close(self) -> None:
         await self._transport.close()
@@ -213,20 +219,37 @@ class RtorrentAdapter(AdapterBase):
         return RtorrentFeed(self, attributes)
 
     # --- add -------------------------------------------------------------------------
-    def _load_call(self, source: TorrentSource, options: AddOptions) -> Call:
-        commands: list[str] = []
+    @staticmethod
+    def _placement(source: TorrentSource, options: AddOptions) -> tuple[str, str] | None:
+        """The command placing `source`'s content and its directory; None: rTorrent's default directory."""
         if options.content_path:
             if _wire.single_file_name(source) is None:
                 # The content folder as it is: rTorrent appends no name to a base path.
-                commands.append(f"d.directory_base.set={_quote(options.content_path)}")
-            else:
-                # A single file is named after the torrent (checked by _content_path_refusal).
-                commands.append(f"d.directory.set={_quote(posixpath.dirname(options.content_path) or '/')}")
-        elif options.location:
-            commands.append(f"d.directory.set={_quote(options.location)}")
-        if source.metainfo is not None:
+                return "d.directory_base.set", options.content_path
+            # A single file is named after the torrent (checked by _content_path_refusal).
+            return "d.directory.set", posixpath.dirname(options.content_path) or "/"
+        if options.location:
+            return "d.directory.set", options.location
+        return None
+
+    def _load_call(self, source: TorrentSource, options: AddOptions, resumed: bytes | None = None) -> Call:
+        """The load.* call adding `source`; `resumed`: its metainfo with fast-resume data."""
+        commands: list[str] = []
+        if placement := self._placement(source, options):
+            command, directory = placement
+            commands.append(f"{command}={_quote(directory)}")
+        if resumed is not None and options.stopped:
+            # rTorrent reads resume data when it opens a download for its first
+            # check, which a stopped one waits for until it starts. Queue that
+            # check now, as starting does (DownloadList::resume: d.hashing
+            # "initial", then the hashing view takes it): with the files' sizes
+            # and mtimes as the resume data says, it hashes nothing and the
+            # torrent stays stopped, complete.
+            commands += ["d.hashing.set=1", "view.filter_download=hashing"]
+        metainfo = resumed if resumed is not None else source.metainfo
+        if metainfo is not None:
             method = "load.raw" if options.stopped else "load.raw_start"
-            return method, ("", xmlrpc.client.Binary(source.metainfo), *commands)
+            return method, ("", xmlrpc.client.Binary(metainfo), *commands)
         method = "load.normal" if options.stopped else "load.start"
         return method, ("", source.magnet or "", *commands)
 
@@ -238,7 +261,7 @@ class RtorrentAdapter(AdapterBase):
             outcomes[index] = AddOutcome(source=source, status=status, infohash=source.infohash, **details)
 
         try:
-            refusals = await self._trackerless_refusals(sources)
+            refusals, default_directory = await self._ask_before_loading(sources, options)
         except errors.Error as exc:
             return [AddOutcome(source=s, status=AddStatus.failed, infohash=s.infohash, error=exc) for s in sources]
         to_load: list[int] = []
@@ -251,42 +274,107 @@ class RtorrentAdapter(AdapterBase):
                 outcome(index, AddStatus.refused, message=why)
             else:
                 to_load.append(index)
+        resumed: dict[int, bytes] = {}
+        warnings: dict[int, str] = {}
+        if not options.verify and to_load:
+            resumed, warnings = await self._fast_resume({i: sources[i] for i in to_load}, options, default_directory)
         try:
-            calls = [self._load_call(sources[i], options) for i in to_load]
+            calls = [self._load_call(sources[i], options, resumed.get(i)) for i in to_load]
             results = await self._multicall(calls, idempotent=False) if calls else []
         except errors.Error as exc:
             results = [None] * len(to_load)
             for index in to_load:
-                outcome(index, AddStatus.failed, error=exc)
+                outcome(index, AddStatus.failed, error=exc, warning=warnings.get(index))
         for index, result in zip(to_load, results, strict=True):
             if isinstance(result, CallFailure):
                 outcome(index, AddStatus.refused, message=result.message)
             elif index not in outcomes:
-                outcome(index, AddStatus.added)
+                outcome(index, AddStatus.added, warning=warnings.get(index))
         return [outcomes[index] for index in range(len(sources))]
 
-    async def _trackerless_refusals(self, sources: Sequence[TorrentSource]) -> dict[int, str]:
-        """The sources without trackers this daemon would refuse (0.9.x), by index, and why."""
+    async def _ask_before_loading(
+        self, sources: Sequence[TorrentSource], options: AddOptions
+    ) -> tuple[dict[int, str], str | None]:
+        """What add() must know from the daemon before it loads, in one request
+        (none when it needs nothing): the sources it would refuse for lack of
+        trackers (0.9.x), by index, and why; and its default directory when
+        verify=False must find content placed there."""
         need = {i: kind for i, source in enumerate(sources) if (kind := _wire.trackerless(source))}
-        if not need:
-            return {}
-        # Ask the version (unless connect() did) and whether DHT runs in one request.
-        calls: list[Call] = [("dht.statistics", ())]
-        if self._refuses_trackerless is None:
-            calls.append(("system.client_version", ()))
-        results = await self._multicall(calls, idempotent=True)
-        if len(results) > 1 and isinstance(results[1], str):
-            self._refuses_trackerless = _wire.refuses_trackerless(results[1])
-        if not self._refuses_trackerless:
-            return {}
-        dht_running = isinstance(results[0], dict) and bool(results[0].get("active"))
+        wants_directory = (
+            not options.verify
+            and not options.location
+            and not options.content_path
+            and any(source.metainfo is not None for source in sources)
+        )
+        calls: dict[str, Call] = {}
+        if need:
+            calls["dht"] = ("dht.statistics", ())
+        if self._refuses_trackerless is None and (need or not options.verify):
+            # Unless connect() asked already.
+            calls["version"] = ("system.client_version", ())
+        if wants_directory:
+            calls["directory"] = ("directory.default", ("",))
+        if not calls:
+            return {}, None
+        results = dict(zip(calls, await self._multicall(list(calls.values()), idempotent=True), strict=True))
+        if isinstance(version := results.get("version"), str):
+            self._learn_version(version)
+        directory = results.get("directory")
+        default_directory = directory if isinstance(directory, str) and directory else None
+        if not need or not self._refuses_trackerless:
+            return {}, default_directory
+        dht = results["dht"]
+        dht_running = isinstance(dht, dict) and bool(dht.get("active"))
         refusals: dict[int, str] = {}
         for index, kind in need.items():
             if kind == "private":
                 refusals[index] = "rTorrent refuses private torrents without trackers"
             elif not dht_running:
                 refusals[index] = "rTorrent refuses torrents without trackers while its DHT is off"
-        return refusals
+        return refusals, default_directory
+
+    async def _fast_resume(
+        self, sources: Mapping[int, TorrentSource], options: AddOptions, default_directory: str | None
+    ) -> tuple[dict[int, bytes], dict[int, str]]:
+        """For verify=False: the metainfo with fast-resume data of each source
+        whose files are all here as the torrent says, by index; for the others,
+        why not (they load as usual, and rTorrent checks their data).
+
+        The files are where rTorrent will look for them, as this host sees
+        them: a daemon on another host (or in a container with other paths)
+        finds nothing here, and rTorrent checks as usual. Every stat() of the
+        batch runs in one thread; nothing here opens or writes a data file.
+        """
+        layouts: dict[int, _resume.Layout] = {}
+        why_not: dict[int, str] = {}
+        for index, source in sources.items():
+            placement = self._placement(source, options) or (
+                ("d.directory.set", default_directory) if default_directory else None
+            )
+            if source.metainfo is None:
+                why_not[index] = "a magnet link has no file list to build fast-resume data from"
+            elif placement is None:
+                why_not[index] = "rTorrent's default directory (directory.default) is not set"
+            else:
+                command, directory = placement
+                planned = _resume.layout(source.metainfo, directory, base=command == "d.directory_base.set")
+                if isinstance(planned, str):
+                    why_not[index] = planned
+                else:
+                    layouts[index] = planned
+        paths = [file.path for planned in layouts.values() for file in planned.files]
+        stats = iter(await asyncio.to_thread(_stat_all, paths) if paths else [])
+        resumed: dict[int, bytes] = {}
+        for index, planned in layouts.items():
+            found = [next(stats) for _ in planned.files]
+            built = _resume.with_resume(planned, found, sources[index].infohash, padding_skipped=self._skips_padding)
+            if isinstance(built, str):
+                why_not[index] = built
+            else:
+                resumed[index] = built
+        return resumed, {
+            i: f"rTorrent will check the data (verify=False is ignored): {why}" for i, why in why_not.items()
+        }
 
     # --- actions ---------------------------------------------------------------------
     async def _act(self, infohashes: Sequence[str], commands: Sequence[str]) -> Mapping[str, str]:
@@ -693,6 +781,17 @@ def _content_path_refusal(source: TorrentSource, content_path: str) -> str | Non
             f"it can't use {posixpath.basename(content_path)!r}"
         )
     return None
+
+
+def _stat_all(paths: Sequence[bytes]) -> list[_resume.Stat]:
+    """stat() of each path (following symlinks, as rTorrent does), or why it failed."""
+    results: list[_resume.Stat] = []
+    for path in paths:
+        try:
+            results.append(_resume.Found.of(os.stat(path)))
+        except OSError as exc:
+            results.append(exc.strerror or str(exc))
+    return results
 
 
 def _read_file(path: str) -> bytes:
