@@ -36,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "ReannounceResponse": ".domain.response",
     "LabelResponse": ".domain.response",
     "LimitResponse": ".domain.response",
+    "TransferResponse": ".domain.response",
+    "TransferProgress": ".application.transfer",
+    "transfer": ".application.transfer",
     "Session": ".domain.session",
     "ConnectionStatus": ".domain.status",
     "TorrentState": ".domain.torrent",
@@ -74,6 +77,7 @@ _ERROR_NAMES = (
     "ReannounceTorrentError",
     "LabelTorrentError",
     "LimitTorrentError",
+    "TransferTorrentError",
     "SessionError",
     "Warning",
     "TorrentWarning",
@@ -84,6 +88,7 @@ _ERROR_NAMES = (
     "TorrentAlreadyMoved",
     "TorrentAlreadyLabeled",
     "TorrentAlreadyLimited",
+    "TorrentAlreadyTransferred",
 )
 _EXPORTS.update(dict.fromkeys(_ERROR_NAMES, ".domain.errors"))
 
@@ -134,6 +139,7 @@ __all__ = [
     "TorrentAlreadyMoved",
     "TorrentAlreadyStarted",
     "TorrentAlreadyStopped",
+    "TorrentAlreadyTransferred",
     "TorrentAlreadyVerifying",
     "TorrentChanged",
     "TorrentEvent",
@@ -143,6 +149,9 @@ __all__ = [
     "TorrentWarning",
     "TrackerInfo",
     "TrackerStatus",
+    "TransferProgress",
+    "TransferResponse",
+    "TransferTorrentError",
     "TransmissionAPI",
     "ValueError",
     "VerifyResponse",
@@ -151,6 +160,7 @@ __all__ = [
     "api",
     "api_class",
     "client_names",
+    "transfer",
 ]
 
 
@@ -179,6 +189,7 @@ if TYPE_CHECKING:
     from ._registry import URL_FORMATS, client_names
     from .application._poller import PollPolicy
     from .application.api import APIBase
+    from .application.transfer import TransferProgress, transfer
     from .domain.errors import (
         AddTorrentError,
         AuthenticationError,
@@ -204,8 +215,10 @@ if TYPE_CHECKING:
         TorrentAlreadyMoved,
         TorrentAlreadyStarted,
         TorrentAlreadyStopped,
+        TorrentAlreadyTransferred,
         TorrentAlreadyVerifying,
         TorrentWarning,
+        TransferTorrentError,
         ValueError,
         VerifyTorrentError,
         Warning,
@@ -221,6 +234,7 @@ if TYPE_CHECKING:
         Response,
         StartResponse,
         StopResponse,
+        TransferResponse,
         VerifyResponse,
     )
     from .domain.session import Session

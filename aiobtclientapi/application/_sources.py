@@ -8,6 +8,8 @@ import stat
 from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO
 
+import msgspec
+
 from ..domain import errors
 from ..domain.infohash import is_infohash
 from ..domain.source import (
@@ -68,6 +70,10 @@ def _read_file(path: str) -> bytes:
 
 async def resolve_source(torrent: object, fetch: TorrentFetcher) -> TorrentSource:
     """Read and validate one torrent given to add(); raises errors.Error."""
+    if isinstance(torrent, (bytes, bytearray, memoryview)):
+        # A .torrent file's bytes: named after the torrent in messages.
+        source = source_from_metainfo(bytes(torrent), "the .torrent bytes")
+        return msgspec.structs.replace(source, display=source.name)
     if isinstance(torrent, os.PathLike):
         torrent = os.fspath(torrent)
     if not isinstance(torrent, str) or not torrent:

@@ -119,14 +119,15 @@ class APIBase:
     # --- operations -------------------------------------------------------------------
     async def add(
         self,
-        *torrents: str,
+        *torrents: str | bytes,
         location: str | None = None,
         stopped: bool = False,
         verify: bool = True,
         label: str | None = None,
         content_path: str | None = None,
     ) -> AddResponse:
-        """Add torrents: .torrent paths, http(s) URLs of them, magnet URIs or infohashes.
+        """Add torrents: .torrent paths, http(s) URLs of them, magnet URIs, infohashes
+        or the bytes of .torrent files.
 
         `location` is the download directory as the client sees it; `stopped`
         adds them without starting them; ``verify=False`` asks the client to

@@ -16,7 +16,6 @@ Response for the torrent it concerns.
 from __future__ import annotations
 
 import asyncio
-import posixpath
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -28,6 +27,8 @@ from .._log import get_logger
 from ..domain import errors
 from ..domain.events import TorrentAdded, TorrentChanged, TorrentEvent, TorrentRemoved, changes_between
 from ..domain.infohash import normalize_infohash
+from ..domain.paths import is_absolute
+from ..domain.paths import normalized as _normalized
 from ..domain.response import (
     AddResponse,
     LabelResponse,
@@ -69,18 +70,6 @@ def _name(found: Mapping[str, Named], infohash: str) -> str:
     """The torrent's name as the client said, else its infohash."""
     item = found.get(infohash)
     return str(item.name) if item is not None and item.name else infohash
-
-
-def is_absolute(path: str) -> bool:
-    """Whether `path` is absolute on a POSIX or a Windows daemon ("/x", "C:\\x", "C:/x")."""
-    return path.startswith("/") or (len(path) > 2 and path[1] == ":" and path[2] in "\\/")
-
-
-def _normalized(path: str) -> str:
-    """`path` without trailing separators or "." / ".." parts, for comparing what clients report."""
-    if path.startswith("/"):
-        return posixpath.normpath(path)
-    return path.rstrip("\\/") or path
 
 
 def check_limits(limits: RateLimits) -> None:
@@ -639,6 +628,13 @@ class TorrentService:
         Every infohash is yielded at least once; the last value of each is its
         final (download) progress, or an error.
         """
+        async for infohash, value, _ in self.verify_progress(values, interval):
+            yield infohash, value
+
+    async def verify_progress(
+        self, values: Sequence[str], interval: Interval = (0.3, 3.0)
+    ) -> AsyncIterator[tuple[str, float | errors.Error, bool]]:
+        """verify_wait() with a third item: True on each torrent's last value."""
         low, high = (interval, interval) if isinstance(interval, (int, float)) else interval
         if low <= 0 or high < low:
             raise errors.ValueError(f"Invalid interval: {interval!r}")
@@ -647,7 +643,7 @@ class TorrentService:
             try:
                 pending.append(normalize_infohash(value))
             except errors.ValueError as exc:
-                yield value, exc
+                yield value, exc, True
         pending = _dedupe(pending)
         reported: dict[str, float] = {}
         async for _ in poll_rounds(self.policy, first_delay=low, max_delay=high, timeout=0):
@@ -658,21 +654,21 @@ class TorrentService:
             except Exception as exc:
                 error = as_error(exc)
                 for infohash in pending:
-                    yield infohash, error
+                    yield infohash, error, True
                 return
             now = time.monotonic()
             still: list[str] = []
             for infohash in pending:
                 status = snapshot.get(infohash)
                 if status is None:
-                    yield infohash, errors.NoSuchTorrentError(infohash)
+                    yield infohash, errors.NoSuchTorrentError(infohash), True
                     continue
                 if status.is_verifying:
                     self._verify_requested.pop(infohash, None)
                     progress = round((status.verify_progress or 0.0) * 100, 2)
                     if reported.get(infohash) != progress:
                         reported[infohash] = progress
-                        yield infohash, progress
+                        yield infohash, progress, False
                     still.append(infohash)
                 elif self._verify_pending(infohash, now):
                     # Asked to verify but not shown yet: the client may not have
@@ -680,7 +676,7 @@ class TorrentService:
                     still.append(infohash)
                 else:
                     self._verify_requested.pop(infohash, None)
-                    yield infohash, round(status.progress * 100, 2)
+                    yield infohash, round(status.progress * 100, 2), True
             pending = still
 
     # --- remove, move, reannounce -------------------------------------------------------

@@ -26,6 +26,7 @@ keeps working.
           +-- ReannounceTorrentError
           +-- LabelTorrentError
           +-- LimitTorrentError
+          +-- TransferTorrentError
           +-- SessionError          global limits, the session's figures
 
     Warning                         (also builtins.Warning)
@@ -37,6 +38,7 @@ keeps working.
           +-- TorrentAlreadyMoved
           +-- TorrentAlreadyLabeled
           +-- TorrentAlreadyLimited
+          +-- TorrentAlreadyTransferred
 
 Errors and warnings compare equal when they are of the same class and have
 the same message, so a Response can be compared in tests.
@@ -172,6 +174,10 @@ class LimitTorrentError(ResponseError):
     """The client did not set a torrent's rate limits."""
 
 
+class TransferTorrentError(ResponseError):
+    """A torrent was not moved from one client to another."""
+
+
 class SessionError(ResponseError):
     """The client did not report or change its session's settings."""
 
@@ -231,3 +237,9 @@ class TorrentAlreadyLimited(TorrentWarning):
     """The torrent already had those rate limits."""
 
     _template = "Torrent already has those limits: {name}"
+
+
+class TorrentAlreadyTransferred(TorrentWarning):
+    """The target client already had the torrent, complete, as the transfer leaves it."""
+
+    _template = "Torrent already transferred: {name}"

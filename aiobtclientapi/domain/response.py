@@ -129,3 +129,11 @@ class LimitResponse(Response):
     lists = ("limited", "already_limited")
     limited: list[str]
     already_limited: list[str]
+
+
+class TransferResponse(Response):
+    """What :func:`~aiobtclientapi.transfer` did: ``transferred``, ``already_transferred``."""
+
+    lists = ("transferred", "already_transferred")
+    transferred: list[str]
+    already_transferred: list[str]
