@@ -3,9 +3,10 @@
 ``btclient --completion bash`` (or ``zsh``) prints a script that asks
 ``btclient --complete LINE`` for the candidates at the cursor, LINE being the
 command line up to it. btclient completes client names and named clients,
-methods, ``KEY=`` for the method's keyword arguments and option names; where
-it has nothing to offer (a URL, a value, a file), the shell completes file
-names.
+methods, ``KEY=`` for the method's keyword arguments and option names, and
+after ``transfer`` the two clients and transfer's options; where it has
+nothing to offer (a URL, a value, a file, an infohash), the shell completes
+file names.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ _OPTIONS = (
     "--list-clients",
     "--completion",
 )
+#: ``btclient transfer``'s options; --path-map takes a value.
+_TRANSFER_OPTIONS = ("--help", "--all", "--remove-source", "--no-verify", "--path-map")
 
 
 def script(shell: str) -> str:
@@ -87,14 +90,12 @@ def _words(line: str) -> tuple[list[str], str]:
 def candidates(line: str) -> list[str]:
     """What may come at the end of `line`, a btclient command line up to the cursor."""
     from .._registry import CLIENTS
-    from .main import METHODS
+    from .main import METHODS, TRANSFER
 
     words, current = _words(line)
     words = words[1:]  # the command's own name
     if words and words[-1] in _TAKES_VALUE:
         return []
-    if current.startswith("-"):
-        return [option for option in _OPTIONS if option.startswith(current)]
     positional: list[str] = []
     config_path: str | None = None
     for index, word in enumerate(words):
@@ -106,8 +107,12 @@ def candidates(line: str) -> list[str]:
             config_path = word.partition("=")[2]
         elif not word.startswith("-") and (index == 0 or words[index - 1] not in _TAKES_VALUE):
             positional.append(word)
+    if positional and positional[0] == TRANSFER:
+        return _transfer_candidates(positional[1:], current, config_path)
+    if current.startswith("-"):
+        return [option for option in _OPTIONS if option.startswith(current)]
     if not positional:
-        names = [*CLIENTS, *_named_clients(config_path)]
+        names = [*CLIENTS, *_named_clients(config_path), TRANSFER]
         return [name for name in names if name.startswith(current)]
     method_at = 2 if positional[0] in CLIENTS else 1
     if len(positional) < method_at:
@@ -121,6 +126,31 @@ def candidates(line: str) -> list[str]:
 
     given = {word.partition("=")[0] for word in positional[method_at + 1 :] if "=" in word}
     return [f"{name}=" for name in keyword_types(method) if name not in given and name.startswith(current)]
+
+
+def _transfer_candidates(words: list[str], current: str, config_path: str | None) -> list[str]:
+    """After ``transfer``: its options, else the SOURCE's then the TARGET's client or named client."""
+    from .._registry import CLIENTS
+
+    if words and words[-1] == "--path-map":
+        return []  # OLD=NEW
+    if current.startswith("-"):
+        return [option for option in _TRANSFER_OPTIONS if option.startswith(current)]
+    plain: list[str] = []
+    after_path_map = False
+    for word in words:
+        if not after_path_map and not word.startswith("-"):
+            plain.append(word)
+        after_path_map = word == "--path-map"
+    at = 0
+    for _side in ("SOURCE", "TARGET"):
+        if at == len(plain):
+            names = [*CLIENTS, *_named_clients(config_path)]
+            return [name for name in names if name.startswith(current)]
+        at += 2 if plain[at] in CLIENTS else 1
+        if at > len(plain):
+            return []  # the URL
+    return []  # infohashes
 
 
 def _named_clients(path: str | None) -> list[str]:

@@ -37,6 +37,8 @@ PASSWORD_VARIABLE = "BTCLIENT_PASSWORD"
 PASSWORD_COMMAND_TIMEOUT = 60.0
 
 _CLIENTS = ("deluge", "qbittorrent", "rtorrent", "transmission")
+#: btclient's commands (``btclient transfer ...``): no named client may be called like one.
+_COMMANDS = ("transfer",)
 _PASSWORD_KEYS = ("password", "password_env", "password_command")
 
 
@@ -123,6 +125,8 @@ def _named_client(name: str, table: Any, path: Path) -> NamedClient:
         raise ConfigError(f"{where} must be a table")
     if name in _CLIENTS:
         raise ConfigError(f"{where}: {name!r} is a client's name; call the named client something else")
+    if name in _COMMANDS:
+        raise ConfigError(f"{where}: {name!r} is a btclient command; call the named client something else")
     for key, value in table.items():
         if key not in _TYPES:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(_TYPES)})")

@@ -6,6 +6,9 @@ the config file (see ``config``). ``KEY=VALUE`` arguments become keyword argumen
 parameter they feed (``stopped=yes`` a boolean, ``location=2024`` a path);
 the rest are positional, and so is everything after ``--``. The exit status
 is 0 when the call succeeded, 1 when it failed and 2 for a usage error.
+``btclient transfer SOURCE TARGET [INFOHASH ...|--all] [OPTIONS]`` moves
+torrents from one client to another (:func:`aiobtclientapi.transfer`), each
+side given as ``CLIENT URL`` or ``NAME``.
 ``--json`` prints the result as JSON (see ``output.to_json``); ``watch`` runs
 until Ctrl-C, which ends it with status 0.
 
@@ -27,10 +30,13 @@ import signal
 import sys
 import textwrap
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import config
 from .output import error_json, event_json, format_call, print_result, to_json
+
+if TYPE_CHECKING:
+    from ..application.api import APIBase
 
 #: API methods btclient can call.
 METHODS = (
@@ -52,6 +58,9 @@ METHODS = (
     "get_torrent_file",
     "call",
 )
+
+#: The command that takes two clients: ``btclient transfer SOURCE TARGET ...``.
+TRANSFER = "transfer"
 
 #: Seconds to wait for the client unless --timeout or the named client says otherwise.
 DEFAULT_TIMEOUT = 10.0
@@ -83,6 +92,10 @@ def _epilog() -> str:
     lines.append("  get_session   set_session_limits [down=BYTES/S] [up=BYTES/S]")
     lines.append("  get_torrent_file INFOHASH  (--output FILE saves it)")
     lines.append("")
+    lines.append("transfer SOURCE TARGET [INFOHASH ... | --all] [--remove-source] [--no-verify] [--path-map OLD=NEW]")
+    lines.append("  moves torrents from the SOURCE client to the TARGET client, each given as CLIENT URL or NAME;")
+    lines.append("  the options above go before transfer and apply to both (see btclient transfer --help)")
+    lines.append("")
     lines.append("--json prints the result as JSON instead (watch and verify_wait: one object per line),")
     lines.append("without the >>> lines; timedeltas in seconds, datetimes ISO 8601 (UTC), an infinite ratio")
     lines.append('as "inf"; get_torrents and watch then fetch every attribute but files, trackers and peers')
@@ -101,6 +114,7 @@ def _epilog() -> str:
     lines.append("  btclient transmission 'user:pass@localhost' add my.torrent stopped=true location=/data")
     lines.append("  btclient deluge 'user:pass@localhost' get_torrents attributes=name,state,files")
     lines.append("  btclient --json rtorrent localhost:5000 watch interval=5")
+    lines.append("  btclient transfer transmission 'user:pass@localhost' seedbox --all --remove-source")
     return "\n".join(lines)
 
 
@@ -115,8 +129,10 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="btclient",
-        usage="%(prog)s [OPTIONS] {CLIENT URL | NAME} METHOD [ARGS ...]",
-        description="Call an aiobtclientapi method on a BitTorrent client and print the response.",
+        usage="%(prog)s [OPTIONS] {CLIENT URL | NAME} METHOD [ARGS ...]\n"
+        "       %(prog)s [OPTIONS] transfer SOURCE TARGET [INFOHASH ... | --all] [TRANSFER OPTIONS]",
+        description="Call an aiobtclientapi method on a BitTorrent client and print the response,\n"
+        "or move torrents from one client to another (transfer).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="print the library's log lines to stderr")
@@ -142,7 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     # What the completion scripts call: the candidates for the command line up to the cursor.
     parser.add_argument("--complete", metavar="LINE", help=argparse.SUPPRESS)
-    parser.add_argument("target", metavar="CLIENT", nargs="?", help="a client (then its URL) or a named client")
+    parser.add_argument(
+        "target", metavar="CLIENT", nargs="?", help="a client (then its URL), a named client, or transfer"
+    )
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments, KEY=VALUE for keywords")
     return parser
 
@@ -281,48 +299,64 @@ def _torrent_attributes(method: str, keywords: dict[str, Any], as_json: bool) ->
     return columns
 
 
-@dataclasses.dataclass
-class _Call:
-    """What the command line asks for: a method on a client, and how to reach it."""
+@dataclasses.dataclass(kw_only=True)
+class _Client:
+    """A client the command line names, and how to reach it."""
 
     client: str
     url: str
-    method: str
-    args: list[str]
     connection: dict[str, Any]
     named: config.NamedClient | None = None
     password_file: str | None = None
 
 
-def _call(options: argparse.Namespace) -> _Call:
-    """The call `options` describe; UsageError or config.ConfigError when they describe none."""
+@dataclasses.dataclass(kw_only=True)
+class _Call(_Client):
+    """What the command line asks for: a method on a client, and how to reach it."""
+
+    method: str
+    args: list[str]
+
+
+@dataclasses.dataclass(kw_only=True)
+class _TransferCall:
+    """``btclient transfer``: torrents to move from one client to another."""
+
+    source: _Client
+    target: _Client
+    infohashes: list[str]
+    all: bool
+    remove_source: bool
+    verify: bool
+    path_map: dict[str, str]
+    method: str = TRANSFER
+
+    @property
+    def clients(self) -> tuple[_Client, _Client]:
+        return self.source, self.target
+
+
+def _client(options: argparse.Namespace, first: str, words: list[str]) -> _Client:
+    """The client `first` names (a client, then its URL popped from `words`, or a named client)."""
     from .._registry import CLIENTS
 
-    words = list(options.args)
-    if options.target is None:
-        raise UsageError("the following arguments are required: CLIENT URL or NAME, METHOD")
     named: config.NamedClient | None = None
-    if options.target in CLIENTS:
+    if first in CLIENTS:
         if not words:
-            raise UsageError(f"{options.target}: the URL is missing")
-        client, url = options.target, words.pop(0)
+            raise UsageError(f"{first}: the URL is missing")
+        client, url = first, words.pop(0)
     else:
         clients = config.load(options.config)
-        named = clients.get(options.target)
+        named = clients.get(first)
         if named is None:
             from ..domain import errors
 
             where = options.config or config.default_path()
             known = ", ".join(clients) or f"none in {where}"
             raise errors.ValueError(
-                f"Unknown client: {options.target!r} (clients: {', '.join(CLIENTS)}; named clients: {known})"
+                f"Unknown client: {first!r} (clients: {', '.join(CLIENTS)}; named clients: {known})"
             )
         client, url = named.client, named.url
-    if not words:
-        raise UsageError("the METHOD is missing")
-    method = words.pop(0)
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     timeout = options.timeout if options.timeout is not None else (named.timeout if named else None)
     connection = {
         "timeout": timeout if timeout is not None else DEFAULT_TIMEOUT,
@@ -330,10 +364,142 @@ def _call(options: argparse.Namespace) -> _Call:
         "tls_verify": not options.tls_no_verify and (named.tls_verify if named else True),
         "proxy": options.proxy or (named.proxy if named else None),
     }
-    return _Call(client, url, method, words, connection, named, options.password_file)
+    return _Client(client=client, url=url, connection=connection, named=named, password_file=options.password_file)
 
 
-def _credentials(call: _Call, stdin: TextIO) -> tuple[str | None, str | None]:
+def _call(options: argparse.Namespace) -> _Call:
+    """The call `options` describe; UsageError or config.ConfigError when they describe none."""
+    if options.target is None:
+        raise UsageError("the following arguments are required: CLIENT URL or NAME, METHOD")
+    words = list(options.args)
+    client = _client(options, options.target, words)
+    if not words:
+        raise UsageError("the METHOD is missing")
+    method = words.pop(0)
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    return _Call(**vars(client), method=method, args=words)
+
+
+# --- transfer ------------------------------------------------------------------------------------
+_TRANSFER_DESCRIPTION = """\
+Move torrents from the SOURCE client to the TARGET client: the .torrent file of
+each is added to the target at the same save path (or the one --path-map makes of
+it), with its label and its started or stopped state, and checked there. The source
+stops a torrent before the target starts it. Nothing on disk is copied or moved:
+the target must see the data, at the same path or a mapped one.
+
+arguments:
+  SOURCE, TARGET      each a client and its URL (CLIENT URL), or a named client (NAME)
+  INFOHASH            a torrent of the source to move; --all moves every one"""
+
+_TRANSFER_EPILOG = f"""\
+btclient's options (--json, --timeout, --proxy, --tls-ca-file, --tls-no-verify,
+--config, --password-file, --debug) go before "transfer" and apply to both
+clients; a named client's own settings apply to its side. A password in a URL
+or a named client's is that side's; --password-file and ${config.PASSWORD_VARIABLE}
+give both sides the same one.
+
+In a terminal a progress bar shows the step (reading, adding, verifying,
+labeling, stopping, starting, removing) and how many torrents are through it.
+Then the Response: TRANSFERRED, and ALREADY_TRANSFERRED with a warning each for
+the torrents the target already had as a transfer leaves them. Running the same
+command again finishes what an interrupted run left. Exit status: 0, 1 when the
+Response has errors, 2 for a usage error.
+
+examples:
+  btclient transfer transmission 'user:pass@localhost' qbittorrent 'user:pass@localhost:8080' --all
+  btclient transfer seedbox deluge 'user:pass@nas' 8f6e8660855b91fc3facee3845d3dd9e8def32de \\
+      --remove-source --path-map /srv/torrents=/data/torrents"""
+
+
+class _TransferParser(argparse.ArgumentParser):
+    """Reports what is wrong as a UsageError: one line, like the rest of btclient's usage errors."""
+
+    def error(self, message: str) -> Any:
+        if message.startswith("unrecognized arguments"):
+            message += " (btclient's own options go before transfer)"
+        raise UsageError(f"{TRANSFER}: {message}")
+
+
+def _transfer_parser() -> argparse.ArgumentParser:
+    parser = _TransferParser(
+        prog=f"btclient [OPTIONS] {TRANSFER}",
+        usage="%(prog)s SOURCE TARGET [INFOHASH ... | --all] [--remove-source] [--no-verify] [--path-map OLD=NEW ...]",
+        description=_TRANSFER_DESCRIPTION,
+        epilog=_TRANSFER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--all", action="store_true", help="move every torrent of the source")
+    parser.add_argument(
+        "--remove-source",
+        action="store_true",
+        help="remove each torrent from the source once the target has it complete (never its data)",
+    )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the target's check of torrents the source has complete, where the target can "
+        "(Transmission always checks)",
+    )
+    parser.add_argument(
+        "--path-map",
+        metavar="OLD=NEW",
+        action="append",
+        default=[],
+        help="a path under OLD on the source is under NEW on the target (absolute folders; repeat for more, "
+        "the longest OLD wins)",
+    )
+    return parser
+
+
+def _path_map(texts: Sequence[str]) -> dict[str, str]:
+    """``--path-map OLD=NEW`` options as transfer()'s `path_map`; a UsageError for a malformed one."""
+    from ..domain import errors
+    from ..domain.paths import parse_path_map
+
+    path_map: dict[str, str] = {}
+    for text in texts:
+        old, equals, new = text.partition("=")
+        if not equals or not old or not new:
+            raise UsageError(f"{TRANSFER}: --path-map takes OLD=NEW, not {text!r}")
+        if old in path_map:
+            raise UsageError(f"{TRANSFER}: --path-map maps {old!r} twice")
+        path_map[old] = new
+    try:
+        parse_path_map(path_map)
+    except errors.ValueError as exc:
+        raise UsageError(f"{TRANSFER}: --path-map: {exc}") from None
+    return path_map
+
+
+def _transfer_call(options: argparse.Namespace) -> _TransferCall:
+    """The transfer ``btclient transfer ...`` (`options`) describes; UsageError, config.ConfigError if none."""
+    parsed = _transfer_parser().parse_intermixed_args(options.args)
+    words: list[str] = list(parsed.words)
+    sides: list[_Client] = []
+    for side in ("SOURCE", "TARGET"):
+        if not words:
+            raise UsageError(f"{TRANSFER}: the {side} is missing (CLIENT URL or NAME)")
+        sides.append(_client(options, words.pop(0), words))
+    if words and parsed.all:
+        raise UsageError(f"{TRANSFER}: give INFOHASHes or --all, not both")
+    if not words and not parsed.all:
+        raise UsageError(f"{TRANSFER}: which torrents? Give their INFOHASHes, or --all")
+    return _TransferCall(
+        source=sides[0],
+        target=sides[1],
+        infohashes=words,
+        all=parsed.all,
+        remove_source=parsed.remove_source,
+        verify=not parsed.no_verify,
+        path_map=_path_map(parsed.path_map),
+    )
+
+
+# --- running a call ------------------------------------------------------------------------------
+def _credentials(call: _Client, stdin: TextIO) -> tuple[str | None, str | None]:
     """``username``/``password`` arguments for api(): the named client's user, a password from elsewhere.
 
     Nothing when the URL holds a password. A prompt when a user name is known
@@ -351,11 +517,13 @@ def _credentials(call: _Call, stdin: TextIO) -> tuple[str | None, str | None]:
     return username, password
 
 
-def _speaks_http(call: _Call) -> bool:
+def _speaks_http(call: _Client | _TransferCall) -> bool:
     """Whether the call goes over HTTP (Deluge and rTorrent's SCGI don't: they never import aiohttp)."""
     from .._registry import parse_url
     from ..domain import errors
 
+    if isinstance(call, _TransferCall):
+        return any(_speaks_http(side) for side in call.clients)
     try:
         return parse_url(call.client, call.url).scheme in ("http", "https")
     except errors.Error:
@@ -387,6 +555,39 @@ def _import_aiohttp() -> None:
         del ssl.SSLContext.set_default_verify_paths
 
 
+def _make_api(client: _Client, context: _Context, stdin: TextIO | None) -> APIBase | int:
+    """The API object for `client`, or the exit status after saying why there is none."""
+    import aiobtclientapi
+
+    try:
+        username, password = _credentials(client, stdin or sys.stdin)
+        return aiobtclientapi.api(client.client, client.url, username=username, password=password, **client.connection)
+    except config.ConfigError as exc:
+        print(f"btclient: error: {exc}", file=sys.stderr)
+        return 2
+    except aiobtclientapi.Error as exc:
+        if context.as_json:
+            context.print(error_json(exc))
+        else:
+            context.print(f">>> ERROR: {exc}")
+        return 2
+
+
+def _raised(exc: Exception, context: _Context) -> int:
+    """Report an error a call raised; its exit status."""
+    import aiobtclientapi
+
+    if context.as_json:
+        context.print(error_json(exc))
+    elif isinstance(exc, aiobtclientapi.Error):
+        context.say(f">>> ERROR: {type(exc).__name__}: {exc}")
+    else:
+        context.say(f">>> ERROR: {exc}")
+    # A ValueError is a bad argument (an infohash, an attribute), a TypeError wrong arguments
+    # for the method: usage errors.
+    return 2 if isinstance(exc, aiobtclientapi.ValueError | TypeError) else 1
+
+
 async def _run(call: _Call, out: TextIO, as_json: bool, output: str | None = None, stdin: TextIO | None = None) -> int:
     method = call.method
     context = _Context(out, as_json)
@@ -403,18 +604,9 @@ async def _run(call: _Call, out: TextIO, as_json: bool, output: str | None = Non
         positional = [positional[0], *(parse_value(a) for a in positional[1:])] if positional else []
     import aiobtclientapi
 
-    try:
-        username, password = _credentials(call, stdin or sys.stdin)
-        api = aiobtclientapi.api(call.client, call.url, username=username, password=password, **call.connection)
-    except config.ConfigError as exc:
-        print(f"btclient: error: {exc}", file=sys.stderr)
-        return 2
-    except aiobtclientapi.Error as exc:
-        if as_json:
-            context.print(error_json(exc))
-        else:
-            context.print(f">>> ERROR: {exc}")
-        return 2
+    api = _make_api(call, context, stdin)
+    if isinstance(api, int):
+        return api
 
     def show_status(status: aiobtclientapi.ConnectionStatus) -> None:
         context.framing(f">>> Connection status changed: {status}")
@@ -449,22 +641,86 @@ async def _run(call: _Call, out: TextIO, as_json: bool, output: str | None = Non
         if isinstance(result, aiobtclientapi.Response) and not result.success:
             return 1
         return 0
-    except aiobtclientapi.Error as exc:
-        if as_json:
-            context.print(error_json(exc))
-        else:
-            context.say(f">>> ERROR: {type(exc).__name__}: {exc}")
-        # A ValueError is a bad argument (an infohash, an attribute): a usage error.
-        return 2 if isinstance(exc, aiobtclientapi.ValueError) else 1
-    except TypeError as exc:  # wrong arguments for the method
-        if as_json:
-            context.print(error_json(exc))
-        else:
-            context.say(f">>> ERROR: {exc}")
-        return 2
+    except (aiobtclientapi.Error, TypeError) as exc:
+        return _raised(exc, context)
     finally:
         await api.disconnect()
         unsubscribe()
+
+
+class _Expression:
+    """Python source shown as it is in a CALLING line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+async def _run_transfer(call: _TransferCall, out: TextIO, as_json: bool, stdin: TextIO | None = None) -> int:
+    """``btclient transfer``: aiobtclientapi.transfer() between two clients, a progress bar in a terminal."""
+    import aiobtclientapi
+
+    context = _Context(out, as_json)
+    source = _make_api(call.source, context, stdin)
+    if isinstance(source, int):
+        return source
+    target = _make_api(call.target, context, stdin)
+    if isinstance(target, int):
+        return target
+
+    def status_of(side: str) -> Callable[[aiobtclientapi.ConnectionStatus], None]:
+        def show_status(status: aiobtclientapi.ConnectionStatus) -> None:
+            context.framing(f">>> Connection status changed: {status} ({side})")
+
+        return show_status
+
+    unsubscribe = [source.on_status_change(status_of("source")), target.on_status_change(status_of("target"))]
+    keywords: dict[str, Any] = {}
+    if call.remove_source:
+        keywords["remove_source"] = True
+    if not call.verify:
+        keywords["verify"] = False
+    if call.path_map:
+        keywords["path_map"] = call.path_map
+    infohashes: list[Any] = [_Expression("*source.get_infohashes()")] if call.all else list(call.infohashes)
+    signature = format_call(TRANSFER, [source, target, *infohashes], keywords)
+    context.framing(f">>> CALLING {signature}")
+    bar: contextlib.AbstractContextManager[Callable[[Any], object] | None] = contextlib.nullcontext()
+    if not as_json and out.isatty():
+        try:
+            from .progress import transfer_progress
+        except ImportError:  # no rich: no bar
+            pass
+        else:
+            bar = transfer_progress(context)
+    try:
+        with bar as on_progress:
+            if call.all:
+                infohashes = list(await source.get_infohashes())
+            response = await aiobtclientapi.transfer(
+                source,
+                target,
+                *infohashes,
+                remove_source=call.remove_source,
+                verify=call.verify,
+                path_map=call.path_map or None,
+                on_progress=on_progress,
+            )
+        context.framing(f">>> RESPONSE {signature}")
+        if as_json:
+            context.print(to_json(response))
+        else:
+            print_result(response, out)
+        return 0 if response.success else 1
+    except aiobtclientapi.Error as exc:
+        return _raised(exc, context)
+    finally:
+        await source.disconnect()
+        await target.disconnect()
+        for stop in unsubscribe:
+            stop()
 
 
 async def _verify_wait(api: Any, positional: list[Any], keywords: dict[str, Any], context: _Context) -> int:
@@ -547,7 +803,7 @@ def _list_clients(options: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _command(options: argparse.Namespace, out: TextIO) -> int | _Call:
+def _command(options: argparse.Namespace, out: TextIO) -> int | _Call | _TransferCall:
     """Run what needs no client (--list-clients, --completion, --complete), or the call to make."""
     from ..domain import errors
 
@@ -565,6 +821,8 @@ def _command(options: argparse.Namespace, out: TextIO) -> int | _Call:
             for candidate in candidates(options.complete):
                 print(candidate, file=out)
             return 0
+        if options.target == TRANSFER:
+            return _transfer_call(options)
         return _call(options)
     except (UsageError, config.ConfigError) as exc:
         print(f"btclient: error: {exc}", file=sys.stderr)
@@ -580,7 +838,15 @@ async def amain(argv: Sequence[str], out: TextIO, stdin: TextIO | None = None) -
     call = _command(options, out)
     if isinstance(call, int):
         return call
-    return await _run(call, out, options.json, options.output, stdin)
+    return await _execute(call, out, options, stdin)
+
+
+def _execute(
+    call: _Call | _TransferCall, out: TextIO, options: argparse.Namespace, stdin: TextIO | None = None
+) -> Coroutine[Any, Any, int]:
+    if isinstance(call, _TransferCall):
+        return _run_transfer(call, out, options.json, stdin)
+    return _run(call, out, options.json, options.output, stdin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -597,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if _speaks_http(call):
         _import_aiohttp()
     try:
-        return asyncio.run(_run(call, sys.stdout, options.json, options.output))
+        return asyncio.run(_execute(call, sys.stdout, options))
     except KeyboardInterrupt:
         # watch ends with Ctrl-C by design (this covers a Ctrl-C before its handler is set up).
         return 0 if call.method == "watch" else 130

@@ -1,4 +1,4 @@
-"""verify_wait in a terminal: one rich progress bar per torrent.
+"""verify_wait in a terminal: one rich progress bar per torrent; transfer: one bar for its steps.
 
 Importing this module imports rich; btclient imports it only when stdout is
 a terminal, and prints plain lines when rich is not installed.
@@ -6,17 +6,27 @@ a terminal, and prints plain lines when rich is not installed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Column
 from rich.text import Text
 
 from ..domain import errors
 
 if TYPE_CHECKING:
+    from ..application.transfer import TransferProgress
     from .main import _Context
 
 
@@ -68,3 +78,37 @@ async def show_verify_progress(
         finally:
             context.say = say
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def transfer_progress(context: _Context) -> Iterator[Callable[[TransferProgress], None]]:
+    """A bar for transfer(): the step it is at and how many torrents are through it.
+
+    Yields the `on_progress` callback; lines said meanwhile print above the bar.
+    """
+    console = Console(file=context.out, highlight=False)
+    progress = Progress(
+        TextColumn("{task.description}", table_column=Column(no_wrap=True, min_width=9)),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    # Until the first report: connecting, listing both clients (an indeterminate bar).
+    task = progress.add_task("preparing", total=None)
+
+    def update(report: TransferProgress) -> None:
+        progress.update(task, description=report.step, completed=report.done, total=report.total)
+
+    def above_bar(line: str) -> None:
+        progress.console.print(Text(line))
+
+    say = context.say
+    with progress:
+        context.say = above_bar  # connection status lines must not tear the live display
+        try:
+            yield update
+        finally:
+            context.say = say

@@ -33,10 +33,10 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class TestCandidates:
     def test_clients_and_named_clients_first(self, config_home: Path) -> None:
         assert completion.candidates("btclient ") == [
-            "deluge", "qbittorrent", "rtorrent", "transmission", "seedbox", "second",
+            "deluge", "qbittorrent", "rtorrent", "transmission", "seedbox", "second", "transfer",
         ]  # fmt: skip
         assert completion.candidates("btclient se") == ["seedbox", "second"]
-        assert completion.candidates("btclient --json t") == ["transmission"]
+        assert completion.candidates("btclient --json t") == ["transmission", "transfer"]
 
     def test_a_named_client_from_another_config_file(self, tmp_path: Path) -> None:
         other = tmp_path / "other.toml"
@@ -69,7 +69,7 @@ class TestCandidates:
 
     def test_a_broken_config_file_completes_the_clients(self, config_home: Path) -> None:
         (config_home / "btclient" / "config.toml").write_text("[clients.box\n")
-        assert completion.candidates("btclient ") == ["deluge", "qbittorrent", "rtorrent", "transmission"]
+        assert completion.candidates("btclient ") == ["deluge", "qbittorrent", "rtorrent", "transmission", "transfer"]
 
     def test_an_open_quote(self) -> None:
         assert completion.candidates("btclient transmission 'local host' ge") == [
