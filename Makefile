@@ -45,7 +45,7 @@ bench: venv daemons
 
 # The benchmark at a small count, nothing judged: proves every part still runs (CI).
 bench-smoke: venv daemons
-	$(BIN)/python -m benchmarks --counts 5 --runs 1 --per-client 2 --many-torrents 3 --comparator-count 2 \
+	$(BIN)/python -m benchmarks --counts 5 --runs 1 --per-client 2 --many-torrents 3 --comparator-count 2 --transfer-count 5 \
 		--no-listing --no-judge --json $(VENV)/bench-smoke.json --profile $(VENV)/bench-profiles
 	$(BIN)/python -m benchmarks.chart $(VENV)/bench-smoke.json --png $(VENV)/bench-smoke.png
 

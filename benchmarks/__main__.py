@@ -1,8 +1,8 @@
 """make bench: the bulk operations on real daemons, side by side with the raw floor.
 
     venv/bin/python -m benchmarks [--counts 100,1000] [--runs 5] [--per-client 25]
-        [--many-torrents 20] [--comparator-count 20] [--no-ops] [--no-listing]
-        [--no-comparator] [--no-many] [--no-judge] [--json FILE] [--profile DIR] [TARGET ...]
+        [--many-torrents 20] [--comparator-count 20] [--transfer-count 500] [--no-ops] [--no-listing]
+        [--no-comparator] [--no-many] [--no-transfer] [--no-judge] [--json FILE] [--profile DIR] [TARGET ...]
 
 For one native daemon per client (or the targets named), in one run:
 
@@ -16,6 +16,8 @@ For one native daemon per client (or the targets named), in one run:
 - ``benchmarks.listing``: get_torrents() of 10,000 torrents against its
   floor, its memory, a quiet watch interval's bytes, Deluge's decoding.
 - ``benchmarks.many``: 25 API objects per client in one event loop.
+- ``benchmarks.transfer``: 500 torrents from qBittorrent to Deluge in one
+  ``transfer()`` call, with the time each step ended.
 
 The figures go to ``--json`` (default ``benchmarks/results/latest.json``),
 from which ``python -m benchmarks.chart`` draws the chart of docs/benchmarks.md.
@@ -49,6 +51,8 @@ from .many import PER_CLIENT, ManyAPIs, bench_many, cpu_summary
 from .many import SLACK as MANY_SLACK
 from .many import TORRENTS as MANY_TORRENTS
 from .ops import OpTimes, _clean, bench_ops
+from .transfer import COUNT as TRANSFER_COUNT
+from .transfer import TransferRun, bench_transfer
 
 #: An op may take this many times its floor's median, plus ALLOWANCE seconds.
 SLACK = 1.5
@@ -74,6 +78,7 @@ class Results(msgspec.Struct, kw_only=True):
     comparisons: list[Comparison] = []
     judged: list[Judged] = []
     many: ManyAPIs | None = None
+    transfer: TransferRun | None = None
 
 
 def op_limit(times: OpTimes) -> float:
@@ -190,6 +195,14 @@ async def run(options: argparse.Namespace) -> int:
                 verdict = "" if within or not options.judge else "  TOO SLOW"
                 print(f"  all together             {many.together:>7.3f} s (limit {MANY_SLACK * slowest:.3f}){verdict}")
                 print(f"  {cpu_summary(many, 'together')}")
+            ends = {t.client: t for t in targets}
+            if options.transfer and {"qbittorrent", "deluge"} <= set(ends):
+                count = options.transfer_count
+                print(f"\ntransfer() of {count} torrents from qBittorrent to Deluge, remove_source=True")
+                run = await bench_transfer(ends["qbittorrent"], ends["deluge"], workdir, count)
+                results.transfer = run
+                steps = ", ".join(f"{step} {at:.2f}" for step, at in run.steps.items())
+                print(f"  {run.seconds:.3f} s; each step ended at (s): {steps}")
     finally:
         pool.close()
         options.json.parent.mkdir(parents=True, exist_ok=True)
@@ -218,10 +231,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-client", type=int, default=PER_CLIENT, help="API objects per client in one event loop")
     parser.add_argument("--many-torrents", type=int, default=MANY_TORRENTS, help="torrents of each of those objects")
     parser.add_argument("--comparator-count", type=int, default=COMPARATOR_COUNT, help="torrents for 1.1.4 and ours")
+    parser.add_argument("--transfer-count", type=int, default=TRANSFER_COUNT, help="torrents moved by transfer()")
     parser.add_argument("--no-ops", dest="ops", action="store_false")
     parser.add_argument("--no-listing", dest="listing", action="store_false")
     parser.add_argument("--no-comparator", dest="comparator", action="store_false")
     parser.add_argument("--no-many", dest="many", action="store_false")
+    parser.add_argument("--no-transfer", dest="transfer", action="store_false")
     parser.add_argument("--no-judge", dest="judge", action="store_false", help="report only (CI at a small count)")
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of each of our ops here")
