@@ -38,7 +38,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # doesn't depend on how the bytes travel (test_contract covers each transport).
     # A module with IN_CONTAINER_MATRIX = False runs on the native daemons only: what it
     # tests doesn't depend on the client's version (the contract suite covers every version).
-    # A module with THROUGH_PROXIES = True runs once more through each proxy on each native daemon.
+    # A module with THROUGH_PROXIES = True runs once more through each proxy on each native daemon,
+    # but for its tests marked direct_only.
     # --bt-clients (the plugin's option) leaves out the other clients' targets.
     if "target" in metafunc.fixturenames:
         ids = _selected(all_target_ids(), metafunc.config)
@@ -46,7 +47,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ids = one_transport_per_daemon(ids)
         if not getattr(metafunc.module, "IN_CONTAINER_MATRIX", True):
             ids = [i for i in ids if not is_container_target(i)]
-        if getattr(metafunc.module, "THROUGH_PROXIES", False):
+        through_proxies = getattr(metafunc.module, "THROUGH_PROXIES", False)
+        if through_proxies and not metafunc.definition.get_closest_marker("direct_only"):
             ids += proxied_ids(ids)
         metafunc.parametrize("target", [target_param(i) for i in ids], indirect=True, scope="session")
     elif "daemon_target" in metafunc.fixturenames:
