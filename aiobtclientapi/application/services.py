@@ -95,6 +95,17 @@ def _dedupe(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def parse_infohashes(values: Sequence[str], response: Response) -> list[str]:
+    """`values` normalized, each once; an error in `response` for each invalid one."""
+    valid: list[str] = []
+    for value in values:
+        try:
+            valid.append(normalize_infohash(value))
+        except errors.ValueError as exc:
+            response.errors.append(exc)
+    return _dedupe(valid)
+
+
 def as_error(exc: Exception) -> errors.Error:
     """`exc` if it is one of ours, else an Error saying what escaped (its text may hold
     anything, so only its type is shown; it is the new error's cause)."""
@@ -142,15 +153,6 @@ class TorrentService:
         asked = self._verify_requested.get(infohash)
         window = max(self.policy.verify_start_grace, self.port.timing.state_latency)
         return asked is not None and now - asked < window
-
-    def _parse_infohashes(self, values: Sequence[str], response: Response) -> list[str]:
-        valid: list[str] = []
-        for value in values:
-            try:
-                valid.append(normalize_infohash(value))
-            except errors.ValueError as exc:
-                response.errors.append(exc)
-        return _dedupe(valid)
 
     async def _confirm(
         self,
@@ -246,7 +248,7 @@ class TorrentService:
 
         Returns the infohashes left to do and what `read` said of every known torrent.
         """
-        infohashes = self._parse_infohashes(values, response)
+        infohashes = parse_infohashes(values, response)
         if not infohashes:
             return [], {}
         found = await read(infohashes)

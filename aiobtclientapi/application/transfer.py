@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..domain import errors
-from ..domain.infohash import normalize_infohash
 from ..domain.paths import PathMap, joined, map_path, normalized, parse_path_map
 from ..domain.response import Response, TransferResponse
 from ..domain.torrent import Torrent, TorrentState
+from .services import parse_infohashes
 
 if TYPE_CHECKING:
     from .api import APIBase
@@ -165,13 +165,7 @@ async def transfer(
     if source is target or str(source.url) == str(target.url):
         response.errors.append(errors.ValueError(f"Source and target are the same client: {source.url}"))
         return response
-    wanted: list[str] = []
-    for value in infohashes:
-        try:
-            wanted.append(normalize_infohash(value))
-        except errors.ValueError as exc:
-            response.errors.append(exc)
-    wanted = list(dict.fromkeys(wanted))
+    wanted = parse_infohashes(infohashes, response)
     if wanted:
         job = _Transfer(source, target, response, remove_source=remove_source, verify=verify, on_progress=on_progress)
         await job.run(wanted, rules)

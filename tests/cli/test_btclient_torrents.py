@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,9 +107,15 @@ async def btclient(
     return subprocess.CompletedProcess(argv, process.returncode, stdout.decode(), stderr.decode())
 
 
-async def btclient_in_terminal(target: Target, *args: str) -> tuple[int, str]:
-    """btclient's exit status and what it wrote to a pseudo-terminal."""
-    env = {"COLUMNS": "100", "TERM": "xterm-256color", "PYTHONIOENCODING": "utf-8"}
+#: The terminal btclient writes to in the tests of its progress bars.
+TERMINAL_ENV = {"COLUMNS": "100", "TERM": "xterm-256color", "PYTHONIOENCODING": "utf-8"}
+
+
+async def in_terminal(run: Callable[[int], Awaitable[int]]) -> tuple[int, str]:
+    """The exit status `run` returns and what it wrote to a pseudo-terminal.
+
+    `run` gets the terminal's file descriptor and closes it when done with it.
+    """
     master, slave = pty.openpty()
     chunks: list[bytes] = []
     closed = asyncio.Event()
@@ -128,20 +134,33 @@ async def btclient_in_terminal(target: Target, *args: str) -> tuple[int, str]:
 
     loop.add_reader(master, read)
     try:
-        if target.daemon is None:
-            with _in_memory(target, env), open(slave, "w", encoding="utf-8") as terminal:
-                returncode = await amain(_argv(target, *args), terminal)
-        else:
-            process = await asyncio.create_subprocess_exec(
-                BTCLIENT, *_argv(target, *args), stdout=slave, stderr=slave, env={**os.environ, **env}
-            )
-            os.close(slave)
-            returncode = await asyncio.wait_for(process.wait(), timeout=120)
+        returncode = await run(slave)
         await asyncio.wait_for(closed.wait(), timeout=10)
     finally:
         loop.remove_reader(master)
         os.close(master)
     return returncode, b"".join(chunks).decode()
+
+
+async def btclient_process(argv: Sequence[str], terminal: int) -> int:
+    """btclient run with `terminal` as its stdout and stderr (closed here once it started); its exit status."""
+    process = await asyncio.create_subprocess_exec(
+        BTCLIENT, *argv, stdout=terminal, stderr=terminal, env={**os.environ, **TERMINAL_ENV}
+    )
+    os.close(terminal)
+    return await asyncio.wait_for(process.wait(), timeout=120)
+
+
+async def btclient_in_terminal(target: Target, *args: str) -> tuple[int, str]:
+    """btclient's exit status and what it wrote to a pseudo-terminal."""
+
+    async def run(terminal: int) -> int:
+        if target.daemon is None:
+            with _in_memory(target, TERMINAL_ENV), open(terminal, "w", encoding="utf-8") as stream:
+                return await amain(_argv(target, *args), stream)
+        return await btclient_process(_argv(target, *args), terminal)
+
+    return await in_terminal(run)
 
 
 class Watch:

@@ -10,12 +10,9 @@ while qBittorrent as the target takes seconds to confirm the check asked of it.
 from __future__ import annotations
 
 import ast
-import asyncio
 import contextlib
 import io
 import json
-import os
-import pty
 import subprocess
 from pathlib import Path
 
@@ -31,6 +28,7 @@ from aiobtclientapi.testing._torrents import make_torrent
 from tests.cli import test_btclient_config
 from tests.cli.test_btclient import BTCLIENT, btclient
 from tests.cli.test_btclient_manage import field
+from tests.cli.test_btclient_torrents import btclient_process, in_terminal
 from tests.contract.conftest import settle
 
 #: Native daemons only, asked for by id (no `containers` mark): what btclient prints doesn't
@@ -72,33 +70,7 @@ def _signature(source: Target, destination: Target, *args: str) -> str:
 
 async def _in_terminal(*argv: str) -> tuple[int, str]:
     """btclient's exit status and what it wrote to a pseudo-terminal."""
-    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm-256color", "PYTHONIOENCODING": "utf-8"}
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-    closed = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def read() -> None:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: every writer closed the terminal
-            chunk = b""
-        if chunk:
-            chunks.append(chunk)
-        else:
-            loop.remove_reader(master)
-            closed.set()
-
-    loop.add_reader(master, read)
-    try:
-        process = await asyncio.create_subprocess_exec(BTCLIENT, *argv, stdout=slave, stderr=slave, env=env)
-        os.close(slave)
-        returncode = await asyncio.wait_for(process.wait(), timeout=120)
-        await asyncio.wait_for(closed.wait(), timeout=10)
-    finally:
-        loop.remove_reader(master)
-        os.close(master)
-    return returncode, b"".join(chunks).decode()
+    return await in_terminal(lambda terminal: btclient_process(argv, terminal))
 
 
 async def _forget(target: Target, *infohashes: str) -> None:
