@@ -60,19 +60,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _daemon_survives(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test during which a daemon died, and start it again for the next.
 
-    The daemon is a target's, or a module's own (a fixture named ``daemon``).
+    The daemon is a target's (the ``target`` fixtures', or one the test took
+    from ``target_pool`` itself), or a module's own (a fixture named ``daemon``).
     """
+    pool: TargetPool | None = None
+    if "target_pool" in request.fixturenames:
+        pool = request.getfixturevalue("target_pool")
+        pool.take_handed_out()
     yield
     daemons: list[Daemon] = []
     for name in ("target", "daemon_target"):
         if name in request.fixturenames and (daemon := request.getfixturevalue(name).daemon) is not None:
             daemons.append(daemon)
+    if pool is not None:
+        daemons += [target.daemon for target in pool.take_handed_out() if target.daemon is not None]
     if "daemon" in request.fixturenames and isinstance(own := request.getfixturevalue("daemon"), Daemon):
         daemons.append(own)
-    for daemon in daemons:
-        report = daemon.revive()
-        if report is not None:
-            pytest.fail(report, pytrace=False)
+    reports = [report for daemon in dict.fromkeys(daemons) if (report := daemon.revive()) is not None]
+    if reports:
+        pytest.fail("\n".join(reports), pytrace=False)
 
 
 @pytest.fixture(scope="session")

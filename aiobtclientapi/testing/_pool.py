@@ -63,13 +63,26 @@ class TargetPool:
         self._single: dict[str, Target] = {}
         self._proxies: dict[str, ProxyDaemon] = {}
         self._workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="btc-")))
+        #: What get() and get_daemon() handed out since take_handed_out().
+        self._handed_out: dict[int, Target] = {}
+
+    def take_handed_out(self) -> list[Target]:
+        """The targets handed out since the last call (a test's, to check their daemons after it)."""
+        targets = list(self._handed_out.values())
+        self._handed_out.clear()
+        return targets
 
     def get(self, target_id: str) -> Target:
+        target = self._get(target_id)
+        self._handed_out[id(target)] = target
+        return target
+
+    def _get(self, target_id: str) -> Target:
         if target_id not in self._started and (proxied := split_proxied_id(target_id)) is not None:
             base_id, kind = proxied
             if kind not in self._proxies:
                 self._proxies[kind] = self._stack.enter_context(started_proxy(kind, self._workdir / "proxies" / kind))
-            self._started[target_id] = ProxiedTarget(self.get(base_id), kind, self._proxies[kind])
+            self._started[target_id] = ProxiedTarget(self._get(base_id), kind, self._proxies[kind])
         if target_id not in self._started:
             for module in _modules():
                 if target_id in module.target_ids():
@@ -91,6 +104,7 @@ class TargetPool:
             workdir = self._workdir / "single" / choice.id
             workdir.mkdir(parents=True, exist_ok=True)
             self._single[choice.id] = self._stack.enter_context(started_target(choice, workdir))
+        self._handed_out[id(self._single[choice.id])] = self._single[choice.id]
         return self._single[choice.id]
 
     def close(self) -> None:
