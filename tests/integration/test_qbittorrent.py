@@ -271,6 +271,22 @@ async def test_https_without_verification(https_daemon: QbittorrentDaemon) -> No
         assert (await api.call("app/version")).startswith("v")
 
 
+async def test_objects_with_other_tls_settings_log_in_apart(https_daemon: QbittorrentDaemon) -> None:
+    # Logging in together, the one that refuses the certificate must not hand its failure
+    # to the one that doesn't check it, nor its session the other way.
+    refusing = aiobtclientapi.api("qbittorrent", https_daemon.url)
+    trusting = aiobtclientapi.api("qbittorrent", https_daemon.url, tls_verify=False)
+    try:
+        refused, listed = await asyncio.gather(
+            refusing.get_infohashes(), trusting.get_infohashes(), return_exceptions=True
+        )
+        assert isinstance(refused, aiobtclientapi.ConnectionError) and "certificate" in str(refused).lower()
+        assert isinstance(listed, list)
+    finally:
+        await refusing.disconnect()
+        await trusting.disconnect()
+
+
 # --- add ----------------------------------------------------------------------------------------
 async def test_add_many_is_one_request(
     api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path, caplog: pytest.LogCaptureFixture

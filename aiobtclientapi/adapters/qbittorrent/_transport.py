@@ -36,12 +36,12 @@ class _SharedLogin:
 #: of every login (PBKDF2, ~50 ms of its CPU), so the transports of one
 #: process that log in to the same daemon as the same user share one session:
 #: 25 API objects connecting at once cost it one login, not a second of CPU.
-_shared_logins: dict[tuple[str, str, str], _SharedLogin] = {}
+_shared_logins: dict[tuple[str, ...], _SharedLogin] = {}
 #: Beyond this many Web APIs and users, the oldest entry is forgotten.
 _SHARED_LOGINS_KEPT = 256
 
 
-def _shared_login(key: tuple[str, str, str]) -> _SharedLogin:
+def _shared_login(key: tuple[str, ...]) -> _SharedLogin:
     shared = _shared_logins.pop(key, None) or _SharedLogin()
     _shared_logins[key] = shared  # last in the dict: the most recently used
     while len(_shared_logins) > _SHARED_LOGINS_KEPT:
@@ -82,8 +82,8 @@ class QbittorrentTransport:
     and never sends Origin/Referer (qBittorrent's CSRF check compares them
     with Host). ``requests`` counts requests by method, for tests and logs.
 
-    Transports of one process with the same URL, username and password share
-    the session of one login (see ``_shared_logins``): a transport joins the
+    Transports of one process with the same URL, username, password, proxy and
+    TLS settings share the session of one login (see ``_shared_logins``): a transport joins the
     last login's session, and logs in itself only when there is none or the
     daemon refused it.
     """
@@ -92,6 +92,16 @@ class QbittorrentTransport:
         self.url = url
         self.http = _http.HttpClient(url, options)
         self._log = log
+        # Only transports that reach the daemon the same way share a login: a login's
+        # failure may be its proxy's or its TLS settings', not the credentials'.
+        proxy = options.proxy
+        self._share_key = (
+            url.base,
+            url.username or "",
+            url.password or "",
+            "" if proxy is None else f"{proxy.scheme}://{proxy.username}:{proxy.password}@{proxy.host}:{proxy.port}",
+            f"{options.tls_verify} {options.tls_ca_file} {options.tls_fingerprint}",
+        )
         # Counts logins, so concurrent requests refused together log in once.
         self._logins = 0
         self._login_lock = asyncio.Lock()
@@ -117,7 +127,7 @@ class QbittorrentTransport:
         self._cookies = None
         if not self._has_credentials:
             return
-        shared = _shared_login((self.url.base, self.url.username or "", self.url.password or ""))
+        shared = _shared_login(self._share_key)
         loop = asyncio.get_running_loop()
         while True:
             if shared.cookies is not None and shared.cookies != refused:
