@@ -136,11 +136,14 @@ async def test_proxy_that_never_answers(client: Target) -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # until the client gives up
 
-    for scheme in ("socks5", "http"):
+    async def times_out(scheme: str) -> None:
         async with serving_streams(silent) as port:
             shown = f"{scheme}://127.0.0.1:{port}"
             message = await _fails(_through(client, shown), aiobtclientapi.TimeoutError, shown)
             assert message.startswith(f"Proxy {shown}: timed out connecting to 127.0.0.1:"), message
+
+    # Both at once: each waits out its timeouts.
+    await asyncio.gather(times_out("socks5"), times_out("http"))
 
 
 async def test_proxy_that_answers_garbage(client: Target) -> None:
