@@ -303,14 +303,10 @@ class _Transfer:
     async def _add(self, items: list[_Item]) -> list[_Item]:
         """Add the new ones to the target, stopped: one request per save path."""
         new = [item for item in items if item.target is None]
-        can_skip = "verify" not in self.target.port.add_limitations
-        if not self.verify and not can_skip and new:
-            self.response.warnings.append(
-                errors.Warning(f"{self.target.url.client} can't skip verification: its check runs")
-            )
 
         def group(item: _Item) -> tuple[str, str, bool]:
-            skip = not self.verify and can_skip and item.source_progress == 1.0
+            # Where the target can't skip its check, its add service says so in a warning.
+            skip = not self.verify and item.source_progress == 1.0
             return (item.location or "", item.content_path or "", skip)
 
         failed: set[str] = set()
@@ -327,7 +323,11 @@ class _Transfer:
                     stopped=True,
                     verify=not skip,
                 )
-                self.response.warnings.extend(w for w in added.warnings if not isinstance(w, errors.TorrentWarning))
+                self.response.warnings.extend(
+                    w
+                    for w in added.warnings
+                    if not isinstance(w, errors.TorrentWarning) and w not in self.response.warnings
+                )
                 ok = set(added.added)
                 for item in chunk:
                     if item.infohash in ok:
@@ -391,14 +391,8 @@ class _Transfer:
 
     async def _label(self, items: list[_Item]) -> list[_Item]:
         """Give each torrent the source's label on the target: one request per label."""
-        try:
-            labels = await self.target.get_torrents(*(item.infohash for item in items), attributes=("label",))
-            shown = {torrent.infohash: torrent for torrent in labels}
-        except errors.Error as exc:
-            return await self._rollback(items, f"Can't read its label on the target: {exc}")
-        todo = [
-            item for item in items if (torrent := shown.get(item.infohash)) and (torrent.label or None) != item.label
-        ]
+        # The target's labels are known: the listing's, none for those added unlabeled.
+        todo = [item for item in items if ((item.target and item.target.label) or None) != item.label]
         failed: list[tuple[_Item, str]] = []
 
         def label_of(item: _Item) -> str:

@@ -122,7 +122,7 @@ async def test_transfer_between_clients(
             assert response.warnings == (
                 []
                 if verify or skips
-                else [aiobtclientapi.Warning(f"{target_client} can't skip verification: its check runs")]
+                else [aiobtclientapi.Warning(f"{target_client} can't skip verification: verify=False is ignored")]
             )
             await _assert_moved(target_target, target, data, label, multi, single)
             if remove_source:
