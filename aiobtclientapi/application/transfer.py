@@ -29,7 +29,6 @@ import asyncio
 import dataclasses
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -37,10 +36,8 @@ from ..domain import errors
 from ..domain.paths import PathMap, joined, map_path, normalized, parse_path_map
 from ..domain.response import Response, TransferResponse
 from ..domain.torrent import Torrent, TorrentState
+from .api import APIBase
 from .services import parse_infohashes
-
-if TYPE_CHECKING:
-    from .api import APIBase
 
 __all__ = ["TransferProgress", "transfer"]
 
@@ -157,6 +154,11 @@ async def transfer(
     ``already_transferred``.
     """
     response = TransferResponse()
+    for side, api in (("source", source), ("target", target)):
+        if not isinstance(api, APIBase):
+            response.errors.append(errors.ValueError(f"The {side} is not an API object: {type(api).__name__}"))
+    if response.errors:
+        return response
     try:
         rules = parse_path_map(path_map)
     except errors.ValueError as exc:

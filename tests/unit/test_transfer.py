@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dependency_injector import providers
@@ -192,6 +193,10 @@ async def test_arguments_that_name_nothing_to_do(apis: tuple[APIBase, APIBase]) 
         errors.ValueError("Invalid path map 'a'='/b': both sides must be absolute paths")
     ]
     assert (await aiobtclientapi.transfer(source, target)).transferred == []
+    not_an_api: Any = "transmission://localhost"
+    assert (await aiobtclientapi.transfer(not_an_api, target, unknown)).errors == [
+        errors.ValueError("The source is not an API object: str")
+    ]
 
 
 async def test_an_unreachable_target_leaves_the_source_alone(tmp_path: Path) -> None:
