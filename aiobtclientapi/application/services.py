@@ -252,6 +252,19 @@ class TorrentService:
         if not infohashes:
             return [], {}
         found = await read(infohashes)
+        todo = self._sorted(infohashes, found, response, already, warning_class, already_list)
+        return todo, dict(found)
+
+    @staticmethod
+    def _sorted(
+        infohashes: Iterable[str],
+        found: Mapping[str, N | None],
+        response: Response,
+        already: Callable[[str, N], bool] | None,
+        warning_class: type[errors.TorrentWarning],
+        already_list: list[str] | None,
+    ) -> list[str]:
+        """_sort() on what was read: the infohashes left to do."""
         todo: list[str] = []
         for infohash in infohashes:
             item = found.get(infohash)
@@ -263,7 +276,7 @@ class TorrentService:
                     already_list.append(infohash)
             else:
                 todo.append(infohash)
-        return todo, dict(found)
+        return todo
 
     @staticmethod
     def _failed(
@@ -605,10 +618,24 @@ class TorrentService:
             if not todo:
                 return response
             if loading := [h for h in todo if found[h].loading]:
-                # A verification asked while the client loads the torrent may never run.
-                _, _, failure = await self._confirm(loading, self.port.snapshot, lambda status: not status.loading)
+                # A verification asked while the client loads the torrent may never run,
+                # nor one asked as its first check starts (qBittorrent 4.5.2: checkingDL
+                # 0 % for good): a torrent that is checking once loaded is verifying already.
+                loaded, _, failure = await self._confirm(loading, self.port.snapshot, lambda status: not status.loading)
                 if failure is not None:
                     raise failure
+                rest = self._sorted(
+                    loading,
+                    loaded,
+                    response,
+                    already,
+                    errors.TorrentAlreadyVerifying,
+                    response.already_verifying,
+                )
+                todo = [h for h in todo if h not in loaded or h in rest]
+                found.update((h, status) for h, status in loaded.items() if status is not None)
+                if not todo:
+                    return response
             failures = await self.port.verify(todo)
             self._failed(response, failures, errors.VerifyTorrentError, found)
             now = time.monotonic()

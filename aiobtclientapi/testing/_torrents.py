@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from dataclasses import dataclass
@@ -86,3 +87,35 @@ def make_torrent(
     if not keep_content:
         result.delete_content()
     return result
+
+
+def make_sparse_torrent(
+    location: Path, torrent_dir: Path, *, size: int, piece_size: int = 4 * 1024 * 1024
+) -> TestTorrent:
+    """A single-file torrent of `size` zero bytes in a sparse file: large content
+    that takes a client seconds to check, without the disk space or the hashing here."""
+    if size % piece_size:
+        raise ValueError(f"size {size} is not a multiple of the piece size {piece_size}")
+    import bencode2
+
+    name = f"zeros-{uuid.uuid4().hex[:12]}"
+    location.mkdir(parents=True, exist_ok=True)
+    torrent_dir.mkdir(parents=True, exist_ok=True)
+    with open(location / name, "wb") as content:
+        content.truncate(size)
+    info = {
+        b"name": name.encode(),
+        b"length": size,
+        b"piece length": piece_size,
+        b"pieces": hashlib.sha1(bytes(piece_size)).digest() * (size // piece_size),
+        b"private": 1,
+    }
+    torrent_path = torrent_dir / f"{name}.torrent"
+    torrent_path.write_bytes(bencode2.bencode({b"announce": announce_url().encode(), b"info": info}))
+    return TestTorrent(
+        torrent_path=torrent_path,
+        infohash=hashlib.sha1(bencode2.bencode(info)).hexdigest(),
+        name=name,
+        location=location,
+        size=size,
+    )

@@ -22,7 +22,7 @@ from aiobtclientapi.domain.source import TorrentSource, source_from_metainfo
 from aiobtclientapi.domain.torrent import TorrentState
 from aiobtclientapi.testing._daemon import NativeRunner
 from aiobtclientapi.testing._qbittorrent import QbittorrentDaemon
-from aiobtclientapi.testing._torrents import TestTorrent, make_torrent
+from aiobtclientapi.testing._torrents import TestTorrent, make_sparse_torrent, make_torrent
 
 PAUSED = {"pausedUP", "pausedDL", "stoppedUP", "stoppedDL"}
 SEEDING = {"uploading", "stalledUP", "forcedUP", "queuedUP"}
@@ -433,6 +433,27 @@ async def test_verify_right_after_a_started_add_waits_for_the_torrent_to_load(
     assert final[-1] == 100
     row = await settled_row(api, torrent.infohash, timeout=15)
     assert (row["state"], row["progress"]) in {(state, 1) for state in ("stalledUP", "uploading", "queuedUP")}
+
+
+async def test_verify_leaves_alone_the_check_a_started_add_begins_once_loaded(
+    api: APIBase, daemon: QbittorrentDaemon, tmp_path: Path
+) -> None:
+    # A torrent added started with its data is checked once loaded. 4.5.2 left one
+    # asked to recheck as that check began at checkingDL 0 % for good (under load).
+    # 1 GiB of zeros: the check still runs when the torrent shows it has loaded.
+    torrent = make_sparse_torrent(daemon.download_dir, tmp_path / "torrents", size=1 << 30)
+    try:
+        assert (await api.add(str(torrent.torrent_path), location=str(torrent.location))).success
+        response = await api.verify(torrent.infohash)
+        assert (response.verifying, response.already_verifying) == ([], [torrent.infohash]), response
+        async with asyncio.timeout(60):
+            final = [value async for _, value in api.verify_wait(torrent.infohash, interval=0.1)]
+        assert final[-1] == 100
+        row = await settled_row(api, torrent.infohash, timeout=15)
+        assert (row["state"], row["progress"]) in {(state, 1) for state in SEEDING}
+    finally:
+        await api.remove(torrent.infohash)
+        torrent.delete_content()
 
 
 # --- raw calls ----------------------------------------------------------------------------------

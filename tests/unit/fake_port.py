@@ -80,6 +80,9 @@ class Script:
     verify_for: Lag = Lag(polls=2)
     #: The download progress a verification finds.
     progress_after_verify: float = 1.0
+    #: From when it is put or added, the torrent shows it is still loading
+    #: (``loading``, ``stopped=None``) for this long before anything else.
+    loading: Lag = NOW
 
     # --- remove, move, label, limits ---
     #: An accepted remove, move, label or limits request shows only after this.
@@ -174,6 +177,7 @@ class FakeTorrent:
         self.moving = False
         #: Accepted requests not shown yet: (since, lag, what they do).
         self.effects: list[tuple[_Clock, Lag, Callable[[], None]]] = []
+        self.loading: _Clock | None = None if script.loading == NOW else _Clock()
 
     def ask(self, effect: Callable[[], None]) -> None:
         """Accept a request that shows after ``script.effect_lag``."""
@@ -233,6 +237,11 @@ class FakeTorrent:
             if clock.within(lag):
                 return None
             self.hidden = None
+        if self.loading is not None:
+            self.loading.polls += 1
+            if self.loading.within(self.script.loading):
+                return self._status(None, loading=True)
+            self.loading = None
         change = self.change
         if change is None:
             return self._status(self.stopped)
@@ -262,8 +271,10 @@ class FakeTorrent:
             self.stopped = change.stopped
         return self._status(self.stopped)
 
-    def _status(self, stopped: bool | None, verifying: float | None = None) -> TorrentStatus:
-        if verifying is not None:
+    def _status(self, stopped: bool | None, verifying: float | None = None, loading: bool = False) -> TorrentStatus:
+        if loading:
+            state = TorrentState.queued
+        elif verifying is not None:
             state = TorrentState.verifying
         elif self.moving:
             state = TorrentState.moving
@@ -280,6 +291,7 @@ class FakeTorrent:
             stopped=stopped,
             progress=self.progress,
             verify_progress=verifying,
+            loading=loading,
         )
 
 

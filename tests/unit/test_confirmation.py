@@ -771,6 +771,25 @@ async def test_verify_sorts_and_asks_once() -> None:
     assert port.calls == [Call("snapshot", (plain, busy, broken, unknown)), Call("verify", (plain, broken))]
 
 
+async def test_verify_waits_until_loaded_and_leaves_a_first_check_alone() -> None:
+    # qBittorrent 4.5.2 shows a torrent just added as loading (checkingResumeData);
+    # one added started with its data then checks it. A recheck asked at either
+    # moment never ends: verify() asks only once loaded, and not of one checking.
+    port = FakePort()
+    checking = port.put(infohash(1), "checking", verifying=True, script=Script(loading=Lag(polls=2))).infohash
+    loaded = port.put(infohash(2), "loaded", script=Script(loading=Lag(polls=2))).infohash
+    response = await service(port).verify([checking, loaded])
+    assert response == expect(
+        VerifyResponse,
+        verifying=[loaded],
+        already_verifying=[checking],
+        warnings=[errors.TorrentAlreadyVerifying(checking, "checking")],
+    )
+    # Two snapshots show both loading, the third neither: then the one request.
+    assert port.methods() == ["snapshot", "snapshot", "snapshot", "verify"]
+    assert port.requests("verify") == [(loaded,)]
+
+
 async def test_verify_again_before_the_client_shows_it_is_already_verifying() -> None:
     port = FakePort()
     late = port.put(infohash(1), "late", script=Script(lag=NEVER)).infohash
