@@ -17,6 +17,7 @@ from aiobtclientapi.testing._pool import TargetPool, all_target_ids, one_transpo
 from aiobtclientapi.testing._proxies import proxied_ids
 from aiobtclientapi.testing._targets import Target
 from aiobtclientapi.testing.plugin import selected_clients
+from tests.timeouts import pytest_runtest_makereport  # noqa: F401 (a hook: pytest finds it here)
 
 
 @pytest.fixture(scope="session")
