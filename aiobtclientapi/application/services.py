@@ -624,7 +624,7 @@ class TorrentService:
                 loaded, _, failure = await self._confirm(loading, self.port.snapshot, lambda status: not status.loading)
                 if failure is not None:
                     raise failure
-                rest = self._sorted(
+                still_todo = self._sorted(
                     loading,
                     loaded,
                     response,
@@ -632,7 +632,8 @@ class TorrentService:
                     errors.TorrentAlreadyVerifying,
                     response.already_verifying,
                 )
-                todo = [h for h in todo if h not in loaded or h in rest]
+                answered = set(loading).difference(still_todo)  # already verifying, or gone
+                todo = [h for h in todo if h not in answered]
                 found.update((h, status) for h, status in loaded.items() if status is not None)
                 if not todo:
                     return response
